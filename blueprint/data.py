@@ -96,3 +96,34 @@ def load_dataset(config: str, split: str | None = None, *, data_dir: str | os.Pa
     if split is not None and split not in SPLITS:
         raise BadInputError(f"bad split {split!r}; available splits: {list(SPLITS)}", field="split")
     return datasets.load_dataset(str(data_dir), config, split=split, **kwargs)
+
+
+def split_files(dataset_dir: str | os.PathLike[str], config: str, split: str) -> list[Path]:
+    """The Parquet shards of one config and split; a clear error when there are none."""
+    if split not in SPLITS:
+        raise BadInputError(f"bad split {split!r}; available splits: {list(SPLITS)}", field="split")
+    d = Path(dataset_dir)
+    if not (d / "README.md").is_file():
+        raise BadInputError("not a BluePrint dataset directory (no README.md)", path=d)
+    folder = d / "data" / config
+    if not folder.is_dir():
+        available = sorted(p.name for p in (d / "data").iterdir() if p.is_dir()) if (d / "data").is_dir() else []
+        raise BadInputError(f"unknown config {config!r}; available: {available}", path=d, field="config")
+    files = sorted(folder.glob(f"{split}-*.parquet"))
+    if not files:
+        raise BadInputError(f"no Parquet files for split {split!r}", path=folder)
+    return files
+
+
+def read_split(dataset_dir: str | os.PathLike[str], config: str, split: str, columns: list[str] | None = None):
+    """One config and split as a ``pyarrow.Table``, read straight from its shards."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for f in split_files(dataset_dir, config, split):
+        try:
+            tables.append(pq.read_table(f, columns=columns))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise BadInputError(f"unreadable Parquet file ({exc})", path=f) from None
+    return pa.concat_tables(tables)

@@ -1,0 +1,264 @@
+"""The ``blueprint`` command.
+
+Exit codes: 0 ok; 2 bad input, with a one-line message naming the file, line and
+field; 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from blueprint import __version__
+from blueprint.errors import BadInputError
+
+log = logging.getLogger("blueprint")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInputError(f"{message} (see: {self.prog} --help)")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="blueprint", description="BluePrint: persona datasets from Bluesky, and a next-action "
+                                              "benchmark for LLM social-media agents.")
+    p.add_argument("--version", action="version", version=f"blueprint {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="the main job on the embedded default: synthetic corpus -> dataset -> "
+                                    "baseline -> score -> leaderboard")
+    d.add_argument("--out", required=True, type=Path, help="output folder")
+    d.add_argument("--users", type=int, default=600, help="synthetic users (default 600)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--partitions", type=_ints, default=(2, 25), help="cluster counts, e.g. 2,25 (default)")
+    d.add_argument("--model", default="default", help="embedding model: 'default', a local folder or a Hub id")
+    d.add_argument("--resume", action="store_true", help="reuse finished stages of an earlier run")
+
+    s = sub.add_parser("synth", help="write a synthetic Jetstream corpus with personas and planted PII")
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--users", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--personas", type=int, default=None, help="latent personas (default: all 8)")
+    s.add_argument("--events-per-user", type=float, default=30.0)
+    s.add_argument("--pii-rate", type=float, default=0.1, help="share of texts with planted PII (default 0.1)")
+    s.add_argument("--corrupt-rate", type=float, default=0.0, help="share of lines followed by a malformed line")
+    s.add_argument("--days", type=float, default=5.0)
+    s.add_argument("--compress", choices=("gz", "zst"), default=None)
+    s.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+    b = sub.add_parser("build", help="run the SIMPACT pipeline on raw records")
+    b.add_argument("inputs", nargs="+", type=Path, help="Jetstream JSONL files (.jsonl, .gz, .zst) or folders")
+    b.add_argument("--out", required=True, type=Path, help="dataset directory to write")
+    b.add_argument("--work-dir", type=Path, default=None, help="intermediate results (default: <out>-work)")
+    b.add_argument("--partitions", type=_ints, default=(2, 25))
+    b.add_argument("--size-min", type=int, default=10)
+    b.add_argument("--size-max", type=int, default=None)
+    b.add_argument("--cluster-method", choices=("auto", "exact", "fast"), default="auto")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--secret-file", type=Path, default=None, help="pseudonym secret (at least 32 bytes)")
+    b.add_argument("--model", default="default", help="embedding model: 'default', a local folder or a Hub id")
+    b.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto")
+    b.add_argument("--max-length", type=int, default=128)
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--langs", default="en", help="kept post languages, comma-separated; 'any' keeps all")
+    b.add_argument("--min-user-posts", type=int, default=2)
+    b.add_argument("--max-depth", type=int, default=5, help="messages per thread at most")
+    b.add_argument("--splits", type=_floats, default=(0.9, 0.05, 0.05), help="train,validation,test fractions")
+    b.add_argument("--pii-region", default="CA", help="default region for phone numbers without country code")
+    b.add_argument("--title", default="BluePrint")
+    b.add_argument("--resume", action="store_true", help="skip finished stages, continue a killed one")
+
+    bl = sub.add_parser("baseline", help="run a baseline and write its predictions")
+    bl.add_argument("name")
+    bl.add_argument("--dataset", required=True, type=Path)
+    bl.add_argument("--config", required=True)
+    bl.add_argument("--split", default="test")
+    bl.add_argument("--out", required=True, type=Path)
+
+    v = sub.add_parser("validate", help="check a predictions file before scoring")
+    v.add_argument("predictions", type=Path)
+    v.add_argument("--dataset", required=True, type=Path)
+    v.add_argument("--config", required=True)
+    v.add_argument("--split", default="test")
+
+    sc = sub.add_parser("score", help="score a predictions file into a results JSON")
+    sc.add_argument("predictions", type=Path)
+    sc.add_argument("--dataset", required=True, type=Path)
+    sc.add_argument("--config", required=True)
+    sc.add_argument("--split", default="test")
+    sc.add_argument("--out", required=True, type=Path)
+    sc.add_argument("--name", default=None, help="model name on the leaderboard (default: the file's stem)")
+
+    lb = sub.add_parser("leaderboard", help="render results files as a leaderboard page")
+    lb.add_argument("results_dir", type=Path)
+    lb.add_argument("--out", required=True, type=Path)
+
+    sr = sub.add_parser("scrub", help="PII-scrub text lines from stdin to stdout")
+    sr.add_argument("--json", action="store_true", help="write the spans found, one JSON object per line")
+    sr.add_argument("--region", default="CA")
+    return p
+
+
+def _cmd_demo(a: argparse.Namespace) -> None:
+    from blueprint.demo import run_demo
+
+    r = run_demo(a.out, users=a.users, seed=a.seed, partitions=a.partitions, model=a.model, resume=a.resume,
+                 progress=not a.quiet)
+    m = r.manifest
+    print(f"\nBluePrint demo finished in {r.seconds:.0f} s.")
+    print(f"  dataset      {r.dataset_dir}  ({m['rows']} threads)")
+    for k in m["partitions"]:
+        name = f"{k}_clusters"
+        counts = m["configs"][name]
+        print(f"    {name}: " + ", ".join(f"{s} {counts[s]}" for s in ("train", "validation", "test")))
+    print(f"  results      {r.results}  (majority: accuracy {r.scores['accuracy']:.4f}, "
+          f"macro-F1 {r.scores['macro_f1']:.4f})")
+    print(f"  leaderboard  {r.leaderboard['markdown']}  and  {r.leaderboard['html']}")
+
+
+def _cmd_synth(a: argparse.Namespace) -> None:
+    from blueprint.synth import SynthConfig, synthesize
+    from blueprint.synth.personas import PERSONAS
+
+    cfg = SynthConfig(users=a.users, seed=a.seed, personas=a.personas or len(PERSONAS),
+                      events_per_user=a.events_per_user, pii_rate=a.pii_rate, corrupt_rate=a.corrupt_rate,
+                      days=a.days, compress=a.compress)
+    r = synthesize(a.out, cfg, force=a.force)
+    c = r.counts
+    print(f"{a.out}: {c['lines']} lines in {len(r.files)} files, {c['users']} users; "
+          f"planted PII spans {sum(c['pii'].values())}; malformed lines {sum(c['corrupt'].values())}")
+
+
+def _cmd_build(a: argparse.Namespace) -> None:
+    from blueprint.data import check_fractions
+    from blueprint.simpact.cluster import ClusterConfig
+    from blueprint.simpact.export import ExportConfig
+    from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
+    from blueprint.simpact.threads import ThreadConfig
+
+    langs = None if a.langs.strip().lower() == "any" else tuple(x.strip() for x in a.langs.split(",") if x.strip())
+    cfg = BuildConfig(
+        threads=ThreadConfig(max_depth=a.max_depth, langs=langs, min_user_posts=a.min_user_posts),
+        embed=EmbedConfig(model=a.model, pooling=a.pooling, max_length=a.max_length, batch_size=a.batch_size),
+        cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
+                              method=a.cluster_method, seed=a.seed),
+        export=ExportConfig(fractions=check_fractions(a.splits)),
+        pii_region=a.pii_region, title=a.title)
+    r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,
+              progress=not a.quiet)
+    e = r.reports["export"]
+    print(f"dataset: {r.dataset_dir} ({e['rows']} threads, {len(e['configs'])} configs)")
+    print(f"work:    {r.work_dir} (reports per stage; raw data, keep it private)")
+    print(f"secret:  {r.secret_file}")
+
+
+def _cmd_baseline(a: argparse.Namespace) -> None:
+    from blueprint.baselines import run_baseline
+
+    n = run_baseline(a.name, a.dataset, a.config, a.split, a.out)
+    print(f"{a.out}: {n} predictions ({a.name} on {a.config}/{a.split})")
+
+
+def _cmd_validate(a: argparse.Namespace) -> None:
+    from blueprint.leaderboard.score import check
+
+    n = check(a.predictions, a.dataset, a.config, a.split)
+    print(f"{a.predictions}: OK, {n} predictions cover {a.config}/{a.split}")
+
+
+def _cmd_score(a: argparse.Namespace) -> None:
+    from blueprint._io import write_json
+    from blueprint.leaderboard.score import score
+
+    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name)
+    write_json(a.out, res)
+    r = res["results"]
+    print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, "
+          f"cluster accuracy {r['cluster_accuracy']:.4f}, cluster macro-F1 {r['cluster_macro_f1']:.4f}")
+
+
+def _cmd_leaderboard(a: argparse.Namespace) -> None:
+    from blueprint.leaderboard.render import render
+
+    paths = render(a.results_dir, a.out)
+    print(f"leaderboard: {paths['markdown']} and {paths['html']}")
+
+
+def _cmd_scrub(a: argparse.Namespace) -> None:
+    import orjson
+
+    from blueprint.simpact.pii import Scrubber, replace_spans
+
+    scrubber = Scrubber(region=a.region)
+    out = sys.stdout
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        spans = scrubber.spans(text)
+        if a.json:
+            out.write(orjson.dumps({"text": text, "spans": [s.to_dict(text) for s in spans]}).decode() + "\n")
+        else:
+            out.write(replace_spans(text, spans) + "\n")
+
+
+COMMANDS = {
+    "demo": _cmd_demo,
+    "synth": _cmd_synth,
+    "build": _cmd_build,
+    "baseline": _cmd_baseline,
+    "validate": _cmd_validate,
+    "score": _cmd_score,
+    "leaderboard": _cmd_leaderboard,
+    "scrub": _cmd_scrub,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except BadInputError as exc:
+        print(f"blueprint: error: {exc}", file=sys.stderr)
+        return 2
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=logging.WARNING, format="blueprint: %(message)s", stream=sys.stderr)
+    logging.getLogger("blueprint").setLevel(level)
+    try:
+        COMMANDS[args.command](args)
+    except BadInputError as exc:
+        print(f"blueprint: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("blueprint: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Submissions: validation, scoring, the results file, and the leaderboard page."""

@@ -1,0 +1,75 @@
+"""The leaderboard: every results file in a folder, ranked, as Markdown and a static HTML page."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from blueprint._io import atomic_open, read_json
+from blueprint.errors import BadInputError
+from blueprint.leaderboard.score import HEADLINE
+
+COLUMNS = ("model", "dataset config", "split", "n", *HEADLINE)
+
+
+def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
+    """Read every ``*.json`` results file; rank by macro-F1, then accuracy, then name."""
+    d = Path(results_dir)
+    if not d.is_dir():
+        raise BadInputError("no such results directory", path=d)
+    rows = []
+    for f in sorted(d.glob("*.json")):
+        res = read_json(f)
+        if not isinstance(res, dict) or "results" not in res or "config" not in res:
+            raise BadInputError("not a BluePrint results file (no 'results' or 'config')", path=f)
+        missing = [m for m in HEADLINE if m not in res["results"]]
+        if missing:
+            raise BadInputError(f"results lack {missing}", path=f, field="results")
+        rows.append(res)
+    if not rows:
+        raise BadInputError("no results files (*.json) found", path=d)
+    rows.sort(key=lambda r: (-r["results"]["macro_f1"], -r["results"]["accuracy"], r["model_name"]))
+    return rows
+
+
+def _cells(r: dict) -> list[str]:
+    return [r["model_name"], r["config"]["dataset_config"], r["config"]["split"],
+            str(r["n-samples"]["evaluated"]), *(f"{r['results'][m]:.4f}" for m in HEADLINE)]
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["# BluePrint leaderboard", "",
+             "Next-action prediction. Ranked by macro-F1 (the mean of per-action F1, not accuracy). "
+             "`cluster_*` is the mean over persona clusters. Higher is better for every column.", "",
+             "| rank | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    for i, r in enumerate(rows, start=1):
+        lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def html_page(rows: list[dict]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("rank", *COLUMNS))
+    body = "".join(
+        "<tr>" + f"<td>{i}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>"
+        for i, r in enumerate(rows, start=1))
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>BluePrint leaderboard</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}td:nth-child(2),th:nth-child(2)"
+        "{text-align:left}</style></head><body><h1>BluePrint leaderboard</h1>"
+        "<p>Next-action prediction, ranked by macro-F1. <code>cluster_*</code> is the mean over persona "
+        "clusters. Higher is better for every column.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n")
+
+
+def render(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``leaderboard.md`` and ``index.html`` to ``out_dir``; return their paths."""
+    rows = collect(results_dir)
+    out = Path(out_dir)
+    paths = {"markdown": out / "leaderboard.md", "html": out / "index.html"}
+    with atomic_open(paths["markdown"], "w") as fh:
+        fh.write(markdown(rows))
+    with atomic_open(paths["html"], "w") as fh:
+        fh.write(html_page(rows))
+    return paths

@@ -1,0 +1,8 @@
+"""Benchmark metrics: pure functions over arrays and lists, one implementation each.
+
+The evaluate modules under ``metrics/``, the CLI and the leaderboard all call these.
+"""
+
+from blueprint.metrics.action import accuracy, action_scores, confusion_matrix, macro_f1, per_action_prf
+
+__all__ = ["accuracy", "action_scores", "confusion_matrix", "macro_f1", "per_action_prf"]

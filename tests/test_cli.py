@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from blueprint.cli import main
+
+
+def test_missing_input_path_is_exit_2_with_one_line(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    rc = main(["build", str(missing), "--out", str(tmp_path / "ds")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert str(missing) in err[0] and "no such file or directory" in err[0]
+    assert not (tmp_path / "ds").exists()
+
+
+def test_console_entry_point_exit_code(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "blueprint.cli", "validate", str(tmp_path / "p.jsonl"),
+                           "--dataset", str(tmp_path), "--config", "2_clusters"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("blueprint: error:")
+
+
+@pytest.mark.parametrize("argv", [["synth", "--out", "x", "--users", "many"], ["build"], ["frobnicate"],
+                                  ["build", "a", "--out", "b", "--partitions", "2,x"]])
+def test_usage_errors_are_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_bad_synth_option_names_the_field(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "r"), "--pii-rate", "2"]) == 2
+    assert "pii_rate" in capsys.readouterr().err
+
+
+def test_scrub_reads_stdin(tmp_path):
+    text = "Email jane.doe@example.com or call (416) 555-2671; cc @alex.bsky.social\nNo PII in 2025, e.g. Bill C-69.\n"
+    proc = subprocess.run([sys.executable, "-m", "blueprint.cli", "scrub"], input=text, capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout.splitlines() == [
+        "Email <EMAIL_ADDRESS> or call <PHONE_NUMBER>; cc @<USERNAME>",
+        "No PII in 2025, e.g. Bill C-69.",
+    ]

@@ -1,0 +1,73 @@
+"""The end-to-end path at small size: synth -> build -> baseline -> score -> leaderboard."""
+
+from __future__ import annotations
+
+import datasets
+import orjson
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from blueprint.actions import ACTIONS
+from blueprint.cli import main
+from blueprint.data import SPLITS
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    rc = main(["-q", "demo", "--out", str(out), "--users", "150", "--partitions", "2,5"])
+    assert rc == 0
+    return out
+
+
+def test_every_config_and_split_loads_with_manifest_counts(demo):
+    manifest = orjson.loads((demo / "dataset" / "blueprint_manifest.json").read_bytes())
+    names = datasets.get_dataset_config_names(str(demo / "dataset"))
+    assert set(names) == set(manifest["configs"])
+    assert {"2_clusters", "5_clusters", "5_clusters_c0", "5_clusters_c4", "2_clusters_c1"} <= set(names)
+    for name in ("5_clusters", "2_clusters", "5_clusters_c3"):
+        for split in SPLITS:
+            ds = datasets.load_dataset(str(demo / "dataset"), name, split=split)
+            assert ds.num_rows == manifest["configs"][name][split], (name, split)
+    test = datasets.load_dataset(str(demo / "dataset"), "5_clusters", split="test")
+    assert test.features["action"].names == list(ACTIONS)
+    row = test[0]
+    assert set(row) == {"id", "thread", "cluster_id", "action", "target_text"}
+    assert row["thread"][-1]["actions"][ACTIONS[row["action"]]] is True
+    assert all(m["actions"] is None for m in row["thread"][:-1])
+    # per-cluster configs partition the full config
+    for split in SPLITS:
+        total = sum(manifest["configs"][f"5_clusters_c{c}"][split] for c in range(5))
+        assert total == manifest["configs"]["5_clusters"][split]
+
+
+def test_no_raw_identifiers_in_dataset(demo):
+    users = [orjson.loads(r) for r in (demo / "raw/_meta/users.jsonl").read_bytes().splitlines()]
+    blob = b"".join(p.read_bytes() for p in (demo / "dataset").rglob("*") if p.is_file())
+    for u in users[:50]:
+        assert u["did"].encode() not in blob
+        assert u["handle"].encode() not in blob
+
+
+def test_results_match_scikit_learn(demo):
+    result = orjson.loads((demo / "results" / "majority.json").read_bytes())
+    test = datasets.load_dataset(str(demo / "dataset"), "5_clusters", split="test")
+    preds = {r["id"]: r["action"] for r in map(orjson.loads, (demo / "predictions/majority.jsonl").read_bytes().splitlines())}
+    y_true = [ACTIONS[a] for a in test["action"]]
+    y_pred = [preds[i] for i in test["id"]]
+    assert result["results"]["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert result["results"]["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    # the majority baseline's macro-F1 is far below its accuracy: F1 is not accuracy here
+    assert result["results"]["macro_f1"] < result["results"]["accuracy"]
+    board = (demo / "leaderboard" / "leaderboard.md").read_text()
+    assert "| 1 | majority | 5_clusters | test |" in board
+    assert (demo / "leaderboard" / "index.html").is_file()
+
+
+def test_demo_prints_where_things_are(tmp_path, capsys, demo):
+    # a second run over the same folder reuses every finished stage
+    rc = main(["-q", "demo", "--out", str(demo), "--users", "150", "--partitions", "2,5", "--resume"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "dataset" in out and "results" in out and "leaderboard" in out
+    assert str(demo / "dataset") in out
