@@ -72,7 +72,9 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an existing output folder")
 
     b = sub.add_parser("build", help="run the SIMPACT pipeline on raw records")
-    b.add_argument("inputs", nargs="+", type=Path, help="Jetstream JSONL files (.jsonl, .gz, .zst) or folders")
+    b.add_argument("inputs", nargs="+", type=Path,
+                   help="Jetstream JSONL (.jsonl, .gz, .zst), repository exports (.car), getPostThread "
+                        "responses (.json), or folders of them")
     b.add_argument("--out", required=True, type=Path, help="dataset directory to write")
     b.add_argument("--work-dir", type=Path, default=None, help="intermediate results (default: <out>-work)")
     b.add_argument("--partitions", type=_ints, default=(2, 25))
@@ -86,7 +88,10 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-length", type=int, default=128)
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--langs", default="en", help="kept post languages, comma-separated; 'any' keeps all")
-    b.add_argument("--min-user-posts", type=int, default=2)
+    b.add_argument("--topics", nargs="+", default=["default"], metavar="FILE",
+                   help="topic keyword list files (one keyword per line); 'default' is the shipped 2025 "
+                        "Canadian federal election list, 'none' keeps every topic")
+    b.add_argument("--min-user-posts", type=int, default=2, help="kept posts and replies a user needs (default 2)")
     b.add_argument("--max-depth", type=int, default=5, help="messages per thread at most")
     b.add_argument("--splits", type=_floats, default=(0.9, 0.05, 0.05), help="train,validation,test fractions")
     b.add_argument("--pii-region", default="CA", help="default region for phone numbers without country code")
@@ -163,7 +168,8 @@ def _cmd_build(a: argparse.Namespace) -> None:
 
     langs = None if a.langs.strip().lower() == "any" else tuple(x.strip() for x in a.langs.split(",") if x.strip())
     cfg = BuildConfig(
-        threads=ThreadConfig(max_depth=a.max_depth, langs=langs, min_user_posts=a.min_user_posts),
+        threads=ThreadConfig(max_depth=a.max_depth, langs=langs, topics=_topics(a.topics),
+                             min_user_posts=a.min_user_posts),
         embed=EmbedConfig(model=a.model, pooling=a.pooling, max_length=a.max_length, batch_size=a.batch_size),
         cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
                               method=a.cluster_method, seed=a.seed),
@@ -175,6 +181,17 @@ def _cmd_build(a: argparse.Namespace) -> None:
     print(f"dataset: {r.dataset_dir} ({e['rows']} threads, {len(e['configs'])} configs)")
     print(f"work:    {r.work_dir} (reports per stage; raw data, keep it private)")
     print(f"secret:  {r.secret_file}")
+
+
+def _topics(values: list[str]) -> tuple[str, ...] | None:
+    from blueprint.simpact.threads import default_keywords, read_keywords
+
+    if [v.lower() for v in values] == ["none"]:
+        return None
+    words: list[str] = []
+    for v in values:
+        words.extend(default_keywords() if v == "default" else read_keywords(v))
+    return tuple(dict.fromkeys(words))
 
 
 def _cmd_baseline(a: argparse.Namespace) -> None:

@@ -83,6 +83,12 @@ def load_dataset(config: str, split: str | None = None, *, data_dir: str | os.Pa
 
     ``split=None`` gives a ``DatasetDict`` of every split. Extra keyword arguments
     (``streaming=True``, ``cache_dir=...``) pass through.
+
+    datasets (5.2) keys its cache for a local folder on the folder's path and card, not
+    on the data files' times, so after a rebuild in place a plain
+    ``datasets.load_dataset(folder, ...)`` can return the old rows. Unless a
+    ``cache_dir`` is given, this function caches under a fingerprint of the config's
+    files (names, sizes, modification times), so a rebuilt dataset is always re-read.
     """
     import datasets
 
@@ -95,7 +101,17 @@ def load_dataset(config: str, split: str | None = None, *, data_dir: str | os.Pa
         raise BadInputError(f"unknown config {config!r}; available: {names}", path=card, field="config")
     if split is not None and split not in SPLITS:
         raise BadInputError(f"bad split {split!r}; available splits: {list(SPLITS)}", field="split")
+    if "cache_dir" not in kwargs and not kwargs.get("streaming"):
+        kwargs["cache_dir"] = str(Path(datasets.config.HF_DATASETS_CACHE) / "blueprint" / _files_fingerprint(data_dir, config))
     return datasets.load_dataset(str(data_dir), config, split=split, **kwargs)
+
+
+def _files_fingerprint(data_dir: Path, config: str) -> str:
+    h = hashlib.sha256()
+    for f in [data_dir / "README.md", *sorted((data_dir / "data" / config).glob("*.parquet"))]:
+        st = f.stat()
+        h.update(f"{f.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
 
 
 def split_files(dataset_dir: str | os.PathLike[str], config: str, split: str) -> list[Path]:

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# datasets and transformers read their cache locations when first imported, so the
+# hermetic settings must be in place before any test module imports them.
+_CACHE = Path(tempfile.mkdtemp(prefix="blueprint-tests-hf-"))
+os.environ.update({
+    "HF_HOME": str(_CACHE),
+    "HF_DATASETS_CACHE": str(_CACHE / "datasets"),
+    "HF_MODULES_CACHE": str(_CACHE / "modules"),
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 def _real_data_dir() -> Path:
@@ -27,14 +46,3 @@ def _real_data_dir() -> Path:
 def real_data() -> Path:
     """The folder of real Jetstream, CAR and getPostThread records (../shared/data/bluesky-real)."""
     return _real_data_dir()
-
-
-@pytest.fixture(autouse=True)
-def _hermetic(tmp_path_factory, monkeypatch):
-    """Point every cache at a temporary folder and forbid the Hub, as CI has no network."""
-    cache = tmp_path_factory.getbasetemp() / "hf-cache"
-    monkeypatch.setenv("HF_HOME", str(cache))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

@@ -18,6 +18,8 @@ generic JSON parsing and names the offending field in its errors.
 
 from __future__ import annotations
 
+import gc
+from concurrent.futures import ThreadPoolExecutor
 import gzip
 import hashlib
 import io
@@ -26,12 +28,16 @@ import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
 import msgspec
+import xxhash
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blueprint._io import atomic_path, read_json, write_json
@@ -63,7 +69,11 @@ EVENT_SCHEMA = pa.schema(
 PART_VERSION = 1  # bump when the same input would give another part
 
 JETSTREAM_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst")
-FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {"jetstream": JETSTREAM_SUFFIXES}
+FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "jetstream": JETSTREAM_SUFFIXES,
+    "car": (".car",),
+    "post_thread": (".json",),
+}
 
 
 # --- typed decoding of Jetstream v1 -------------------------------------------
@@ -90,6 +100,17 @@ class _Embed(msgspec.Struct):
 
 
 class _PostRecord(msgspec.Struct):
+    # the JSON string literal itself: most texts need no unescaping and go to Arrow as bytes,
+    # which is several times faster than building Python str objects for them
+    text: msgspec.Raw
+    langs: list[str] | None = None
+    reply: _ReplyRef | None = None
+    embed: _Embed | None = None
+
+
+class _PostRecordObj(msgspec.Struct):
+    """The same post record, for readers that hold decoded objects (CAR exports, thread views)."""
+
     text: str
     langs: list[str] | None = None
     reply: _ReplyRef | None = None
@@ -118,14 +139,58 @@ class _Event(msgspec.Struct):
     commit: _Commit | None = None
 
 
+# The fast path decodes envelope and record in one call, dispatching on the record's
+# ``$type``. Anything it cannot take (another collection's record, a bad field) goes
+# to the two-step path below, which gives the precise reason.
+class _PostT(_PostRecord, tag_field="$type", tag=POST):
+    pass
+
+
+class _LikeT(_SubjectRecord, tag_field="$type", tag=LIKE):
+    pass
+
+
+class _RepostT(_SubjectRecord, tag_field="$type", tag=REPOST):
+    pass
+
+
+class _FollowT(_GraphRecord, tag_field="$type", tag=FOLLOW):
+    pass
+
+
+class _BlockT(_GraphRecord, tag_field="$type", tag=BLOCK):
+    pass
+
+
+class _CommitT(msgspec.Struct):
+    operation: str
+    collection: str
+    rkey: str
+    record: _PostT | _LikeT | _RepostT | _FollowT | _BlockT | None = None
+
+
+class _EventT(msgspec.Struct):
+    did: str
+    time_us: int
+    kind: str
+    commit: _CommitT | None = None
+
+
+_TAGGED = {_PostT: POST, _LikeT: LIKE, _RepostT: REPOST, _FollowT: FOLLOW, _BlockT: BLOCK}
+_EVENT_FAST = msgspec.json.Decoder(_EventT)
 _EVENT = msgspec.json.Decoder(_Event)
-_RECORDS = {
-    POST: msgspec.json.Decoder(_PostRecord),
-    LIKE: msgspec.json.Decoder(_SubjectRecord),
-    REPOST: msgspec.json.Decoder(_SubjectRecord),
-    FOLLOW: msgspec.json.Decoder(_GraphRecord),
-    BLOCK: msgspec.json.Decoder(_GraphRecord),
+_RECORD_TYPES: dict[str, type] = {
+    POST: _PostRecord,
+    LIKE: _SubjectRecord,
+    REPOST: _SubjectRecord,
+    FOLLOW: _GraphRecord,
+    BLOCK: _GraphRecord,
 }
+_RECORDS = {c: msgspec.json.Decoder(t) for c, t in _RECORD_TYPES.items()}
+_OBJECT_TYPES = {**_RECORD_TYPES, POST: _PostRecordObj}
+_STR = msgspec.json.Decoder(str)
+_TID_INDEX = {c: i for i, c in enumerate("234567abcdefghijklmnopqrstuvwxyz")}
+_AT_URI = re.compile(r"^at://(?P<did>did:[a-z]+:[A-Za-z0-9._:%-]+)/(?P<collection>[A-Za-z0-9.-]+)/(?P<rkey>[A-Za-z0-9._:~-]+)$")
 _MISSING = re.compile(r"missing required field `([^`]+)`(?: - at `([^`]+)`)?")
 _AT = re.compile(r" - at `([^`]+)`")
 
@@ -170,66 +235,327 @@ def _needs_did(value: str, field: str) -> None:
         raise BadLine("mistyped_field", field, f"expected a DID, got {value[:40]!r}")
 
 
-def decode_jetstream(raw: bytes) -> tuple | str:
+def decode_jetstream(raw: bytes, *, utf8_checked: bool = False) -> tuple | str:
     """Decode one Jetstream line into an event row tuple (schema order, without src/line),
-    or return the reason it carries no action. Raises :class:`BadLine` for bad input."""
-    if not raw.isascii():
+    or return the reason it carries no action. Raises :class:`BadLine` for bad input.
+
+    ``utf8_checked`` says the caller has validated the line's UTF-8 already (a whole
+    batch at once is cheaper than line by line).
+    """
+    if not utf8_checked and not raw.isascii():
         # msgspec does not check the bytes of fields it skips; a line must be valid UTF-8 throughout
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadLine("invalid_utf8", None, str(exc)) from None
     try:
+        ev = _EVENT_FAST.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        pass
+    else:
+        c = ev.commit
+        if c is not None and ev.did[:4] == "did:" and ev.kind == "commit":
+            rec = c.record
+            if rec is None:
+                if c.operation == "delete" and c.collection in _DELETES:
+                    return (ev.did, ev.time_us, c.collection, "delete", c.rkey, _DELETES[c.collection],
+                            None, None, None, None, None, None)
+            elif _TAGGED[type(rec)] == c.collection and (c.operation == "create" or (
+                    c.operation == "update" and c.collection == POST)):
+                return _row(ev.did, ev.time_us, c.collection, c.operation, c.rkey, rec, "$.commit.record")
+    # the two-step path: slower, and precise about what is wrong
+    try:
         ev = _EVENT.decode(raw)
     except msgspec.ValidationError as exc:
         raise _validation_error(exc) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _decode_error(raw, exc) from None
-    _needs_did(ev.did, "$.did")
+    if ev.did[:4] != "did:":
+        _needs_did(ev.did, "$.did")
     if ev.kind != "commit":
         return ev.kind if ev.kind in ("identity", "account") else "other_kind"
     c = ev.commit
     if c is None:
         raise BadLine("missing_field", "$.commit", "a commit event without its commit")
-    if c.collection not in COLLECTIONS:
-        return "other_collection"
-    if c.operation == "delete":
-        action = classify(c.collection, "delete")
+    return record_row(ev.did, ev.time_us, c.collection, c.operation, c.rkey, c.record, "$.commit.record")
+
+
+# (collection, operation) -> action for the operations that need no record, and for record operations
+_DELETES = {c: classify(c, "delete") for c in COLLECTIONS}
+_NON_POST_CREATES = {c: classify(c, "create") for c in COLLECTIONS if c != POST}
+
+
+def record_row(did: str, time_us: int, collection: str, operation: str, rkey: str,
+               record: msgspec.Raw | dict | None, where: str) -> tuple | str:
+    """The event row of one record operation, from any reader; or the reason it carries no action.
+
+    ``record`` is the record's JSON (``msgspec.Raw``, from Jetstream) or the decoded
+    object (from a CAR export or a getPostThread response); both are validated by the
+    same typed structs. ``where`` prefixes field paths in errors. This is the hot path
+    of ingest, so the mapping of :func:`blueprint.actions.classify` is precomputed.
+    """
+    if operation == "delete":
+        action = _DELETES.get(collection)
         if action is None:
-            return "unmapped_operation"
-        return (ev.did, ev.time_us, c.collection, "delete", c.rkey, action,
-                None, None, None, None, None, None)
-    if c.operation not in ("create", "update"):
+            return "other_collection"
+        return (did, time_us, collection, "delete", rkey, action, None, None, None, None, None, None)
+    decoder = _RECORDS.get(collection)
+    if decoder is None:
+        return "other_collection"
+    if operation != "create" and (operation != "update" or collection != POST):
         return "unmapped_operation"
-    if c.collection != POST and c.operation == "update":
-        return "unmapped_operation"
-    if not c.record:
-        raise BadLine("missing_field", "$.commit.record", f"a {c.operation} without its record")
+    if not record:
+        raise BadLine("missing_field", where, f"a {operation} without its record")
     try:
-        rec = _RECORDS[c.collection].decode(c.record)
+        rec = decoder.decode(record) if type(record) is msgspec.Raw else msgspec.convert(
+            record, _OBJECT_TYPES[collection])
     except msgspec.ValidationError as exc:
-        raise _validation_error(exc, "$.commit.record") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # pragma: no cover - the envelope parsed
-        raise _decode_error(raw, exc) from None
-    if c.collection == POST:
+        raise _validation_error(exc, where) from None
+    return _row(did, time_us, collection, operation, rkey, rec, where)
+
+
+def _row(did: str, time_us: int, collection: str, operation: str, rkey: str, rec, where: str) -> tuple:
+    """The event row of a decoded record (a create, or a post update)."""
+    if collection == POST:
         reply = rec.reply
         embed = rec.embed
         quoted = None
         if embed is not None and embed.record is not None:
             inner = embed.record
             quoted = inner.uri if inner.uri is not None else (inner.record.uri if inner.record else None)
-        action = "post_update" if c.operation == "update" else classify(
-            POST, "create", is_reply=reply is not None, quotes=quoted is not None)
-        return (ev.did, ev.time_us, POST, c.operation, c.rkey, action, rec.text, rec.langs,
-                reply.parent.uri if reply else None,
-                (reply.root.uri if reply.root else None) if reply else None,
+        if operation == "update":
+            action = "post_update"
+        else:
+            action = "reply" if reply is not None else ("quote" if quoted is not None else "post")
+        return (did, time_us, POST, operation, rkey, action, _utf8_text(rec.text, where), rec.langs,
+                reply.parent.uri if reply is not None else None,
+                reply.root.uri if reply is not None and reply.root is not None else None,
                 quoted, None)
-    if c.collection in (LIKE, REPOST):
-        return (ev.did, ev.time_us, c.collection, "create", c.rkey, classify(c.collection, "create"),
-                None, None, None, None, rec.subject.uri, None)
-    _needs_did(rec.subject, "$.commit.record.subject")
-    return (ev.did, ev.time_us, c.collection, "create", c.rkey, classify(c.collection, "create"),
-            None, None, None, None, None, rec.subject)
+    subject = rec.subject
+    if type(subject) is str:  # follows and blocks name a user
+        if subject[:4] != "did:":
+            _needs_did(subject, f"{where}.subject")
+        return (did, time_us, collection, "create", rkey, _NON_POST_CREATES[collection],
+                None, None, None, None, None, subject)
+    return (did, time_us, collection, "create", rkey, _NON_POST_CREATES[collection],
+            None, None, None, None, subject.uri, None)
+
+
+def _utf8_text(text: msgspec.Raw | str, where: str) -> bytes:
+    """A post's text as UTF-8 bytes, from its JSON literal or from a str."""
+    if not isinstance(text, str):
+        literal = bytes(text)
+        if literal[:1] != b'"':
+            raise BadLine("mistyped_field", f"{where}.text", f"Expected `str`, got {literal[:20]!r}")
+        if b"\\" not in literal:
+            return literal[1:-1]  # no escapes: the literal's bytes are the text's UTF-8
+        text = _STR.decode(literal)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, written as a \ud800 escape
+        raise BadLine("invalid_utf8", f"{where}.text", str(exc)) from None
+
+
+# --- repository CAR exports and getPostThread responses --------------------------
+
+
+def tid_time_us(rkey: str) -> int | None:
+    """The microsecond timestamp inside a TID record key, or None when the key is not a TID."""
+    if len(rkey) != 13:
+        return None
+    n = 0
+    for ch in rkey:
+        i = _TID_INDEX.get(ch)
+        if i is None:
+            return None
+        n = n * 32 + i
+    return n >> 10
+
+
+def _created_us(record: object, rkey: str) -> int | None:
+    """When a record says it was made: ``createdAt``, else the TID in its key."""
+    if isinstance(record, dict):
+        created = record.get("createdAt")
+        if isinstance(created, str):
+            try:
+                stamp = datetime.fromisoformat(created.replace("Z", "+00:00"))
+                if stamp.tzinfo is None:
+                    stamp = stamp.replace(tzinfo=timezone.utc)
+                return int(stamp.timestamp() * 1_000_000)
+            except ValueError:
+                pass
+    return tid_time_us(rkey)
+
+
+Outcome = tuple | str | BadLine
+
+
+def _walk_mst(blocks: dict, root_cid) -> Iterator[tuple[str, object]]:
+    """Yield (key, record CID) for every entry of a repository's Merkle search tree, in key order.
+
+    The SDK decodes blocks but does not walk the tree: a node is ``{l, e: [{p, k, v, t}]}``,
+    an entry's key is the first ``p`` bytes of the previous key plus ``k``, ``v`` is the
+    record's CID, and ``l`` / ``t`` are subtrees to the left of the node and right of the entry.
+    """
+    from atproto_core.cid import CID
+
+    stack: list = [("node", root_cid)]
+    while stack:
+        kind, item = stack.pop()
+        if kind == "entry":
+            yield item
+            continue
+        node = blocks.get(item)
+        if node is None:
+            raise BadLine("missing_block", "$.data", f"MST node {item} is not in the CAR")
+        # push in reverse so the left subtree comes out first
+        todo = []
+        if node.get("l"):
+            todo.append(("node", CID.decode(node["l"])))
+        prev = b""
+        for e in node.get("e") or []:
+            key = prev[: e["p"]] + e["k"]
+            prev = key
+            todo.append(("entry", (key.decode("utf-8", "replace"), CID.decode(e["v"]))))
+            if e.get("t"):
+                todo.append(("node", CID.decode(e["t"])))
+        stack.extend(reversed(todo))
+
+
+def read_car(path: Path) -> Iterator[tuple[int, Outcome, str]]:
+    """Every record of a repository export (``com.atproto.sync.getRepo``), decoded by the atproto SDK.
+
+    Yields (record number, outcome, key) in key order; the key (``collection/rkey``)
+    stands in for the line in quarantine reports.
+    """
+    from atproto import CAR
+    from atproto_core.cid import CID
+
+    try:
+        car = CAR.from_bytes(path.read_bytes())
+    except Exception as exc:  # the SDK raises several types for a damaged archive
+        yield 1, BadLine("invalid_car", None, f"{type(exc).__name__}: {exc}"), ""
+        return
+    commit = car.blocks.get(car.root)
+    if not isinstance(commit, dict) or not isinstance(commit.get("did"), str) or "data" not in commit:
+        yield 1, BadLine("missing_field", "$.root", "the root block is not a repository commit"), ""
+        return
+    did = commit["did"]
+    try:
+        entries = list(_walk_mst(car.blocks, CID.decode(commit["data"])))
+    except BadLine as bad:
+        yield 1, bad, ""
+        return
+    for n, (key, cid) in enumerate(entries, start=1):
+        collection, _, rkey = key.partition("/")
+        record = car.blocks.get(cid)
+        if record is None:
+            yield n, BadLine("missing_block", key, f"record block {cid} is not in the CAR"), key
+            continue
+        if collection not in COLLECTIONS:
+            yield n, "other_collection", key
+            continue
+        t = _created_us(record, rkey)
+        if t is None:
+            yield n, BadLine("missing_field", f"{key}.createdAt", "no createdAt and the key is not a TID"), key
+            continue
+        try:
+            yield n, record_row(did, t, collection, "create", rkey, record, key), key
+        except BadLine as bad:
+            yield n, bad, key
+
+
+def read_post_thread(path: Path) -> Iterator[tuple[int, Outcome, str]]:
+    """Every post of an ``app.bsky.feed.getPostThread`` response: ancestors oldest first, then
+    the anchor, then its replies depth-first. Blocked and missing posts carry no action."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        yield 1, BadLine("invalid_json", None, str(exc)), ""
+        return
+    if not isinstance(doc, dict) or not isinstance(doc.get("thread"), dict):
+        yield 1, BadLine("missing_field", "$.thread", "not a getPostThread response"), ""
+        return
+    chain = []
+    node = doc["thread"]
+    path_ = "$.thread"
+    while isinstance(node, dict):
+        chain.append((node, path_))
+        node = node.get("parent")
+        path_ += ".parent"
+    ordered = list(reversed(chain))
+    stack = [(r, f"$.thread.replies[{i}]") for i, r in reversed(list(enumerate(doc["thread"].get("replies") or [])))]
+    while stack:
+        node, where = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        ordered.append((node, where))
+        kids = node.get("replies") or []
+        stack.extend((r, f"{where}.replies[{i}]") for i, r in reversed(list(enumerate(kids))))
+    for n, (node, where) in enumerate(ordered, start=1):
+        kind = node.get("$type", "")
+        if kind.endswith("#blockedPost"):
+            yield n, "blocked_post", where
+            continue
+        if kind.endswith("#notFoundPost"):
+            yield n, "not_found_post", where
+            continue
+        post = node.get("post")
+        if not isinstance(post, dict):
+            yield n, BadLine("missing_field", f"{where}.post", "a thread view without its post"), where
+            continue
+        uri, record = post.get("uri"), post.get("record")
+        m = _AT_URI.match(uri) if isinstance(uri, str) else None
+        if m is None:
+            yield n, BadLine("mistyped_field", f"{where}.post.uri", f"not an at:// record URI: {uri!r}"), where
+            continue
+        t = _created_us(record, m.group("rkey"))
+        if t is None:
+            yield n, BadLine("missing_field", f"{where}.post.record.createdAt", "no createdAt"), where
+            continue
+        try:
+            yield n, record_row(m.group("did"), t, m.group("collection"), "create", m.group("rkey"), record,
+                                f"{where}.post.record"), where
+        except BadLine as bad:
+            yield n, bad, where
+
+
+def read_jetstream(path: Path, start: int = 0, end: int | None = None,
+                   first_line: int = 1) -> Iterator[tuple[int, Outcome, bytes]]:
+    """Lines of a Jetstream JSONL file (plain, gzip or zstd), decoded; blank lines yield ``None``.
+
+    ``start``/``end`` restrict a plain file to a byte range that begins at a line start,
+    whose first line is number ``first_line``. Lines are read in batches: the per-line
+    work is only the decoding.
+    """
+    lineno = first_line - 1
+    for batch in _line_batches(path, start, end):
+        try:
+            b"".join(batch).decode("utf-8")
+            checked = True  # the whole batch is valid UTF-8: no line needs checking again
+        except UnicodeDecodeError:
+            checked = False
+        for raw in batch:
+            lineno += 1
+            try:
+                yield lineno, decode_jetstream(raw, utf8_checked=checked), raw
+            except BadLine as bad:
+                yield lineno, (None if not raw.strip() else bad), raw
+
+
+def _line_batches(path: Path, start: int, end: int | None, batch_bytes: int = 8 << 20) -> Iterator[list[bytes]]:
+    with open_lines(path) as fh:
+        if start:
+            fh.seek(start)
+        remaining = None if end is None else end - start
+        while remaining is None or remaining > 0:
+            hint = batch_bytes if remaining is None else min(batch_bytes, remaining)
+            batch = fh.readlines(hint)
+            if not batch:
+                return
+            if remaining is not None:
+                remaining -= sum(map(len, batch))
+            yield batch
 
 
 # --- input discovery ----------------------------------------------------------
@@ -307,8 +633,9 @@ def open_lines(path: Path) -> IO[bytes]:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, the identity of an input in the stage manifest."""
-    h = hashlib.sha256()
+    """xxh3-128 of a file's bytes, the identity of an input in the stage manifest: a change
+    detector for resuming, several times faster than sha256 on the gigabytes of a firehose."""
+    h = xxhash.xxh3_128()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
@@ -320,18 +647,81 @@ def file_digest(path: Path) -> str:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """How to ingest. ``chunk_rows`` bounds memory: a Parquet row group per chunk."""
+    """How to ingest.
+
+    ``chunk_rows`` bounds memory: a Parquet row group per chunk. Plain Jetstream files
+    are cut into segments of about ``segment_bytes`` at line boundaries; each segment
+    is one part, the unit of resuming and of parallel work. ``workers`` processes
+    read segments at once (the output does not depend on it).
+    """
 
     chunk_rows: int = 100_000
+    segment_bytes: int = 64 << 20
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.chunk_rows < 1:
             raise BadInputError(f"must be at least 1, got {self.chunk_rows}", field="chunk_rows")
+        if self.segment_bytes < 1:
+            raise BadInputError(f"must be at least 1, got {self.segment_bytes}", field="segment_bytes")
+        if self.workers < 1:
+            raise BadInputError(f"must be at least 1, got {self.workers}", field="workers")
+
+    def fingerprint(self) -> dict:
+        """What decides the parts' bytes: everything but the number of workers."""
+        return {"chunk_rows": self.chunk_rows, "segment_bytes": self.segment_bytes, "version": PART_VERSION}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of one input: a byte range of a plain file starting at line ``first_line``, or a whole file."""
+
+    file_index: int
+    index: int
+    input: InputFile
+    sha256: str
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+    @property
+    def stem(self) -> str:
+        return f"part-{self.file_index:05d}-{self.index:05d}"
+
+
+def scan(inp: InputFile, segment_bytes: int) -> tuple[str, list[tuple[int, int | None, int]]]:
+    """One pass over a file: its sha256, and its segments as (start, end, first line).
+
+    Plain Jetstream files are cut after the last newline of the block where a segment
+    reaches ``segment_bytes``; compressed files and other formats are one segment.
+    """
+    h = xxhash.xxh3_128()
+    plain = inp.format == "jetstream" and not inp.path.name.lower().endswith((".gz", ".zst"))
+    bounds: list[tuple[int, int | None, int]] = []
+    seg_start, seg_line = 0, 1
+    pos, line = 0, 1  # byte offset and line number at the start of the next block
+    with open(inp.path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+            if plain:
+                if pos + len(block) - seg_start >= segment_bytes:
+                    last = block.rfind(b"\n")
+                    if last >= 0:
+                        bounds.append((seg_start, pos + last + 1, seg_line))
+                        seg_start = pos + last + 1
+                        seg_line = line + block.count(b"\n", 0, last + 1)
+                line += block.count(b"\n")
+            pos += len(block)
+    if not plain:
+        return h.hexdigest(), [(0, None, 1)]
+    if seg_start < pos or not bounds:
+        bounds.append((seg_start, None, seg_line))
+    return h.hexdigest(), bounds
 
 
 @dataclass
 class FileReport:
-    """Where every line of one input went."""
+    """Where every line of one input (or one segment of it) went."""
 
     name: str
     format: str
@@ -356,61 +746,116 @@ class FileReport:
             d[k] = Counter(d[k])
         return cls(**d)
 
+    def merge(self, other: "FileReport") -> None:
+        self.lines += other.lines
+        self.blank += other.blank
+        self.events.update(other.events)
+        self.no_action.update(other.no_action)
+        self.quarantined.update(other.quarantined)
+        self.error = self.error or other.error
 
-def _rows_to_table(cols: list[list], src: str) -> pa.Table:
-    arrays = [pa.array([src] * len(cols[0]), pa.string())]
-    for col, fld in zip(cols, list(EVENT_SCHEMA)[1:]):
-        arrays.append(pa.array(col, fld.type))
+
+_ROW_TYPE = pa.struct([pa.field(f.name, pa.binary() if f.name == "text" else f.type) for f in list(EVENT_SCHEMA)[1:]])
+
+
+def _rows_to_table(rows: list[tuple], src: str) -> pa.Table:
+    """Rows of (line, *event row) -> a typed table; the text column arrives as UTF-8 bytes.
+
+    Arrow converts the tuples as a struct array in one pass, faster than transposing
+    them into columns in Python first.
+    """
+    struct = pa.array(rows, type=_ROW_TYPE)
+    arrays = [pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(rows), dtype=np.int32)),
+                                             pa.array([src], pa.string())).cast(pa.string())]
+    for f in _ROW_TYPE:
+        col = struct.field(f.name)
+        arrays.append(col.cast(pa.string()) if f.name == "text" else col)  # the cast checks the UTF-8
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
-def ingest_file(inp: InputFile, part_path: Path, quarantine_path: Path, config: IngestConfig,
-                digest: str) -> FileReport:
-    """Read one input file into one Parquet part and its quarantine lines; both written atomically."""
-    report = FileReport(inp.name, inp.format, digest)
-    with atomic_path(part_path) as tmp_part, atomic_path(quarantine_path) as tmp_q, \
-            open(tmp_q, "wb") as qfh:
-        writer = pq.ParquetWriter(tmp_part, EVENT_SCHEMA, compression="zstd")
+def ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig) -> dict:
+    """Read one segment into its Parquet part and quarantine lines, both written atomically.
+
+    Returns the segment's report as a dict (it crosses process boundaries).
+    """
+    report = FileReport(seg.input.name, seg.input.format, seg.sha256)
+    # the cyclic GC would scan every buffered row again and again; nothing here makes cycles
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        _ingest_segment(seg, parts_dir, config, report)
+    finally:
+        if gc_was_on:
+            gc.enable()
+    return report.to_dict()
+
+
+def _outcomes(seg: Segment) -> Iterator[tuple[int, Outcome, object]]:
+    if seg.input.format == "jetstream":
+        return read_jetstream(seg.input.path, seg.start, seg.end, seg.first_line)
+    return _READERS[seg.input.format](seg.input.path)
+
+
+def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report: FileReport) -> None:
+    name = seg.input.name
+    with atomic_path(parts_dir / f"{seg.stem}.parquet") as tmp_part, \
+            atomic_path(parts_dir / f"{seg.stem}.quarantine.jsonl") as tmp_q, open(tmp_q, "wb") as qfh, \
+            ThreadPoolExecutor(max_workers=1) as io_thread:
+        writer = pq.ParquetWriter(tmp_part, EVENT_SCHEMA, compression="lz4")
+        pending = None  # one write in flight: Parquet encoding releases the GIL, decoding goes on
         try:
-            cols: list[list] = [[] for _ in range(len(EVENT_SCHEMA) - 1)]
-            line_col = cols[0]
-            rest = cols[1:]
+            rows: list[tuple] = []
+            flush = config.chunk_rows
+
+            def write_rows() -> None:
+                nonlocal pending
+                table = _rows_to_table(rows, name)
+                rows.clear()
+                for item in pc.value_counts(table["action"]).to_pylist():
+                    report.events[item["values"]] += item["counts"]
+                if pending is not None:
+                    pending.result()
+                pending = io_thread.submit(writer.write_table, table)
+
+            lines = 0
             try:
-                with open_lines(inp.path) as fh:
-                    for lineno, raw in enumerate(fh, start=1):
-                        report.lines += 1
-                        if not raw.strip():
-                            report.blank += 1
-                            continue
-                        try:
-                            row = decode_jetstream(raw)
-                        except BadLine as bad:
-                            report.quarantined[bad.reason] += 1
-                            qfh.write(orjson.dumps({
-                                "file": inp.name, "line": lineno, "reason": bad.reason, "field": bad.field,
-                                "detail": bad.detail[:200],
-                                "excerpt": raw[:160].decode("utf-8", "replace").rstrip("\n"),
-                            }) + b"\n")
-                            continue
-                        if isinstance(row, str):
-                            report.no_action[row] += 1
-                            continue
-                        report.events[row[5]] += 1
-                        line_col.append(lineno)
-                        for col, value in zip(rest, row):
-                            col.append(value)
-                        if len(line_col) >= config.chunk_rows:
-                            writer.write_table(_rows_to_table(cols, inp.name))
-                            for col in cols:
-                                col.clear()
-            except (EOFError, OSError) as exc:  # a truncated .gz/.zst: keep what was read, say so
+                for lineno, row, raw in _outcomes(seg):
+                    lines += 1
+                    if type(row) is tuple:
+                        rows.append((lineno, *row))
+                        if len(rows) >= flush:
+                            write_rows()
+                    elif row is None:
+                        report.blank += 1
+                    elif isinstance(row, BadLine):
+                        report.quarantined[row.reason] += 1
+                        excerpt = raw[:160].decode("utf-8", "replace").rstrip("\n") if isinstance(raw, bytes) \
+                            else raw
+                        qfh.write(orjson.dumps({
+                            "file": name, "line": lineno, "reason": row.reason, "field": row.field,
+                            "detail": row.detail[:200], "excerpt": excerpt,
+                        }) + b"\n")
+                    else:
+                        report.no_action[row] += 1
+            except (EOFError, OSError, zstd_error()) as exc:  # a truncated .gz/.zst: keep what was read
                 report.error = f"{type(exc).__name__}: {exc}"
-                log.warning("%s: input ends early after line %d (%s)", inp.name, report.lines, exc)
-            if line_col:
-                writer.write_table(_rows_to_table(cols, inp.name))
+                log.warning("%s: input ends early after line %d (%s)", name, seg.first_line + lines - 1, exc)
+            report.lines = lines
+            if rows:
+                write_rows()
+            if pending is not None:
+                pending.result()
         finally:
             writer.close()
-    return report
+
+
+def zstd_error() -> type[Exception]:
+    import zstandard
+
+    return zstandard.ZstdError
+
+
+_READERS = {"jetstream": read_jetstream, "car": read_car, "post_thread": read_post_thread}
 
 
 @dataclass
@@ -450,55 +895,95 @@ class IngestReport:
                 "skipped_files": self.skipped_files}
 
 
+def plan(paths: Sequence[str | os.PathLike[str]], config: IngestConfig) -> tuple[list[Segment], list[str]]:
+    """Every segment to read, in output order, each with its input's sha256."""
+    inputs, skipped = discover(paths)
+    segments = []
+    for i, inp in enumerate(inputs):
+        digest, bounds = scan(inp, config.segment_bytes)
+        segments.extend(Segment(i, j, inp, digest, a, b, line) for j, (a, b, line) in enumerate(bounds))
+    return segments, skipped
+
+
 def ingest(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
            config: IngestConfig | None = None, *, progress: bool = False,
-           digests: dict[str, str] | None = None) -> IngestReport:
-    """Ingest every input under ``paths`` into ``out_dir/events/part-NNNNN.parquet``.
+           segments: tuple[list[Segment], list[str]] | None = None) -> IngestReport:
+    """Ingest every input under ``paths`` into ``out_dir/events/part-FFFFF-SSSSS.parquet``.
 
-    A part whose input has not changed (same sha256) and is complete on disk is
-    kept, so a killed run resumes where it stopped. ``digests`` (input name -> sha256)
-    saves hashing inputs a caller has hashed already. ``out_dir/quarantine.jsonl``
-    gathers the bad lines; ``out_dir/report.json`` says where every line went.
+    A part whose input has not changed (same sha256, same segment) and is complete on
+    disk is kept, so a killed run resumes where it stopped, and the result is the same
+    bytes as an uninterrupted run's. ``segments`` is a :func:`plan` made already (it
+    hashes every input). ``out_dir/quarantine.jsonl`` gathers the bad lines;
+    ``out_dir/report.json`` says where every line went.
     """
     config = config or IngestConfig()
     out_dir = Path(out_dir)
-    inputs, skipped = discover(paths)
+    segs, skipped = segments if segments is not None else plan(paths, config)
     parts_dir = out_dir / "events"
     parts_dir.mkdir(parents=True, exist_ok=True)
-    reports: list[FileReport] = []
+    fingerprint = config.fingerprint()
+    done: dict[str, dict] = {}
+    todo: list[Segment] = []
+    for seg in segs:
+        meta = parts_dir / f"{seg.stem}.json"
+        if meta.is_file() and (parts_dir / f"{seg.stem}.parquet").is_file():
+            saved = read_json(meta)
+            if saved.get("fingerprint") == fingerprint and saved.get("segment") == _seg_id(seg):
+                done[seg.stem] = saved["report"]
+                continue
+        todo.append(seg)
+    if done:
+        log.info("ingest: %d of %d parts done already; reading the other %d", len(done), len(segs), len(todo))
     from blueprint.progress import progress_bar
 
-    with progress_bar(total=len(inputs), desc="ingest", unit="file", enabled=progress) as bar:
-        for i, inp in enumerate(inputs):
-            part = parts_dir / f"part-{i:05d}.parquet"
-            qpart = parts_dir / f"part-{i:05d}.quarantine.jsonl"
-            meta = parts_dir / f"part-{i:05d}.json"
-            digest = digests[inp.name] if digests and inp.name in digests else file_digest(inp.path)
-            fingerprint = {"config": asdict(config), "version": PART_VERSION}
-            if part.is_file() and qpart.is_file() and meta.is_file():
-                saved = read_json(meta)
-                done = FileReport.from_dict(saved["report"])
-                if saved.get("fingerprint") == fingerprint and done.sha256 == digest and done.name == inp.name:
-                    reports.append(done)
-                    bar.update(1)
-                    continue
-            rep = ingest_file(inp, part, qpart, config, digest)
+    with progress_bar(total=len(segs), desc="ingest", unit="part", enabled=progress) as bar:
+        bar.update(len(done))
+        for seg, rep in _run(todo, parts_dir, config):
             # written last: its presence marks the part complete
-            write_json(meta, {"fingerprint": fingerprint, "report": rep.to_dict()})
-            reports.append(rep)
+            write_json(parts_dir / f"{seg.stem}.json", {"fingerprint": fingerprint, "segment": _seg_id(seg),
+                                                        "report": rep})
+            done[seg.stem] = rep
             bar.update(1)
-    # parts left over from a previous, longer input list would be read by the next stage
-    for stale in sorted(parts_dir.glob("part-*")):
-        idx = int(stale.name[5:10])
-        if idx >= len(inputs):
+    # parts of an earlier, different input list would be read by the next stage
+    wanted = {seg.stem for seg in segs}
+    for stale in parts_dir.glob("part-*"):
+        if stale.name.split(".")[0] not in wanted:
             stale.unlink()
+    files: list[FileReport] = []
     with atomic_path(out_dir / "quarantine.jsonl") as tmp, open(tmp, "wb") as qfh:
-        for i in range(len(inputs)):
-            with open(parts_dir / f"part-{i:05d}.quarantine.jsonl", "rb") as src:
+        for seg in segs:
+            rep = FileReport.from_dict(done[seg.stem])
+            if seg.index == 0:
+                files.append(rep)
+            else:
+                files[-1].merge(rep)
+            with open(parts_dir / f"{seg.stem}.quarantine.jsonl", "rb") as src:
                 qfh.write(src.read())
-    report = IngestReport(reports, skipped)
+    report = IngestReport(files, skipped)
     write_json(out_dir / "report.json", report.to_dict())
     return report
+
+
+def _seg_id(seg: Segment) -> dict:
+    return {"name": seg.input.name, "sha256": seg.sha256, "start": seg.start, "end": seg.end,
+            "first_line": seg.first_line}
+
+
+def _run(todo: list[Segment], parts_dir: Path, config: IngestConfig) -> Iterator[tuple[Segment, dict]]:
+    """Ingest segments, in worker processes when asked; yields in completion order."""
+    if config.workers == 1 or len(todo) <= 1:
+        for seg in todo:
+            yield seg, ingest_segment(seg, parts_dir, config)
+        return
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    # spawn, not fork: forking a process that runs Arrow's thread pools can deadlock
+    with cf.ProcessPoolExecutor(max_workers=min(config.workers, len(todo)),
+                                mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(ingest_segment, seg, parts_dir, config): seg for seg in todo}
+        for fut in cf.as_completed(futures):
+            yield futures[fut], fut.result()
 
 
 def read_events(out_dir: str | os.PathLike[str], columns: Sequence[str] | None = None) -> pa.Table:

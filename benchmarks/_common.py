@@ -1,0 +1,45 @@
+"""Helpers for the benchmarks: interleaved repeats, medians, peak memory of a child process.
+
+These machines are noisy: every figure is the median of interleaved runs, and every
+headline is a ratio of two things measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Run each function once per round, round after round; return every wall time."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def peak_rss_mb(code: str) -> tuple[float, dict]:
+    """Run ``code`` in a fresh Python; return the peak RSS (MB) over it and its children, and its JSON output."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    return out.get("peak_rss_mb", usage.ru_maxrss / 1024), out
+
+
+def self_peak_rss_mb() -> float:
+    """Peak RSS of this process and of its finished children, in MB (Linux reports KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024

@@ -1,0 +1,121 @@
+"""Ingest throughput and memory against bare ``orjson.loads`` of the same lines.
+
+    python benchmarks/bench_ingest.py [--events 1000000] [--repeats 3]
+
+Prints, for a synthetic Jetstream file of N events:
+- the bare rate: read every line and ``orjson.loads`` it (the floor of the work);
+- the ingest rate (decode, validation, action derivation, Parquet parts) with 1 and
+  2 worker processes, as medians of interleaved runs, and the ratio to the bare rate;
+- peak RSS of ingest in a fresh process (and its workers) for N and 4N events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import interleaved, median  # noqa: E402
+
+from blueprint.simpact.ingest import IngestConfig, ingest  # noqa: E402
+from blueprint.synth import SynthConfig, synthesize  # noqa: E402
+
+# VmHWM, not ru_maxrss, for the process itself: Linux carries ru_maxrss over exec from the
+# parent, which here is the benchmark holding the whole corpus in memory.
+_MEMORY_CODE = """
+import json, resource, sys
+from blueprint.simpact.ingest import IngestConfig, ingest
+r = ingest([sys.argv[1]], sys.argv[2], IngestConfig(workers=int(sys.argv[3])))
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"events": r.totals()["events"], "own_mb": hwm / 1024, "workers_mb": kids / 1024}))
+"""
+
+
+def corpus(root: Path, events: int) -> Path:
+    """One Jetstream file of about ``events`` lines from the synthetic generator."""
+    users = max(2, events // 30)
+    raw = root / "raw"
+    # one hour of events, so they land in one file, as a firehose dump would
+    synthesize(raw, SynthConfig(users=users, seed=1, days=0.99 / 24))
+    files = sorted(raw.rglob("jetstream*.jsonl"))
+    if len(files) == 1:
+        return files[0]
+    out = root / "events.jsonl"
+    with open(out, "wb") as fh:
+        for f in files:
+            fh.write(f.read_bytes())
+    return out
+
+
+def bare(path: Path) -> int:
+    n = 0
+    with open(path, "rb", buffering=1 << 20) as fh:
+        for line in fh:
+            orjson.loads(line)
+            n += 1
+    return n
+
+
+def memory(path: Path, work: Path, workers: int) -> dict:
+    import subprocess
+
+    out = work / f"mem-{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_CODE, str(path), str(out), str(workers)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        root = Path(tmp)
+        path = corpus(root, args.events)
+        lines = bare(path)
+        size_mb = path.stat().st_size / 1e6
+        print(f"corpus: {lines:,} lines, {size_mb:,.0f} MB ({path.name})")
+
+        def run(workers: int):
+            out = root / f"out-{workers}"
+
+            def fresh() -> None:  # from scratch every time: no part may be reused
+                shutil.rmtree(out, ignore_errors=True)
+                ingest([path], out, IngestConfig(workers=workers))
+
+            return fresh
+
+        times = interleaved({"bare orjson.loads": lambda: bare(path), "ingest, 1 worker": run(1),
+                             "ingest, 2 workers": run(2)}, args.repeats)
+        base = median(times["bare orjson.loads"])
+        print(f"\n{'':24} {'median s':>9} {'lines/s':>12} {'ratio to bare':>14}")
+        for name, ts in times.items():
+            m = median(ts)
+            print(f"{name:24} {m:9.2f} {lines / m:12,.0f} {base / m:14.2f}")
+
+        if not args.skip_memory:
+            print("\npeak RSS of a fresh ingest process (MB); workers are separate processes")
+            big = root / "events-x4.jsonl"
+            with open(big, "wb") as fh:
+                for _ in range(4):
+                    with open(path, "rb") as src:
+                        shutil.copyfileobj(src, fh, 1 << 22)
+            for label, p in ((f"{lines:,} lines", path), (f"{4 * lines:,} lines", big)):
+                for workers in (1, 2):
+                    m = memory(p, root, workers)
+                    print(f"  {label:>18}, {workers} worker(s): main {m['own_mb']:6.0f}, "
+                          f"largest worker {m['workers_mb']:6.0f}")
+
+
+if __name__ == "__main__":
+    main()
