@@ -4,14 +4,16 @@
 
 Prints, for a synthetic Jetstream file of N events:
 - the bare rate: read every line and ``orjson.loads`` it (the floor of the work);
-- the ingest rate (decode, validation, action derivation, Parquet parts) with 1 and
-  2 worker processes, as medians of interleaved runs, and the ratio to the bare rate;
+- the per-line work alone: typed decoding, validation and action derivation;
+- the whole stage (that, plus Arrow conversion and the Parquet parts) with 1 and 2
+  worker processes; all as medians of interleaved runs, with the ratio to the bare rate;
 - peak RSS of ingest in a fresh process (and its workers) for N and 4N events.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import sys
@@ -23,7 +25,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import interleaved, median  # noqa: E402
 
-from blueprint.simpact.ingest import IngestConfig, ingest  # noqa: E402
+from blueprint.simpact.ingest import IngestConfig, ingest, read_jetstream  # noqa: E402
 from blueprint.synth import SynthConfig, synthesize  # noqa: E402
 
 # VmHWM, not ru_maxrss, for the process itself: Linux carries ru_maxrss over exec from the
@@ -95,8 +97,16 @@ def main() -> None:
 
             return fresh
 
-        times = interleaved({"bare orjson.loads": lambda: bare(path), "ingest, 1 worker": run(1),
-                             "ingest, 2 workers": run(2)}, args.repeats)
+        def decode_only() -> None:  # the per-line work: typed decoding, validation, action derivation
+            gc.disable()  # as the stage does
+            try:
+                for _ in read_jetstream(path):
+                    pass
+            finally:
+                gc.enable()
+
+        times = interleaved({"bare orjson.loads": lambda: bare(path), "decode + actions": decode_only,
+                             "ingest, 1 worker": run(1), "ingest, 2 workers": run(2)}, args.repeats)
         base = median(times["bare orjson.loads"])
         print(f"\n{'':24} {'median s':>9} {'lines/s':>12} {'ratio to bare':>14}")
         for name, ts in times.items():

@@ -96,6 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--splits", type=_floats, default=(0.9, 0.05, 0.05), help="train,validation,test fractions")
     b.add_argument("--pii-region", default="CA", help="default region for phone numbers without country code")
     b.add_argument("--title", default="BluePrint")
+    b.add_argument("--workers", type=int, default=0, help="ingest processes (default 0: one per CPU)")
     b.add_argument("--resume", action="store_true", help="skip finished stages, continue a killed one")
 
     bl = sub.add_parser("baseline", help="run a baseline and write its predictions")
@@ -163,11 +164,13 @@ def _cmd_build(a: argparse.Namespace) -> None:
     from blueprint.data import check_fractions
     from blueprint.simpact.cluster import ClusterConfig
     from blueprint.simpact.export import ExportConfig
+    from blueprint.simpact.ingest import IngestConfig
     from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
     from blueprint.simpact.threads import ThreadConfig
 
     langs = None if a.langs.strip().lower() == "any" else tuple(x.strip() for x in a.langs.split(",") if x.strip())
     cfg = BuildConfig(
+        ingest=IngestConfig(workers=a.workers),
         threads=ThreadConfig(max_depth=a.max_depth, langs=langs, topics=_topics(a.topics),
                              min_user_posts=a.min_user_posts),
         embed=EmbedConfig(model=a.model, pooling=a.pooling, max_length=a.max_length, batch_size=a.batch_size),

@@ -221,6 +221,11 @@ def _decode_error(raw: bytes, exc: Exception) -> BadLine:
         raw.decode("utf-8")
     except UnicodeDecodeError as uexc:
         return BadLine("invalid_utf8", None, str(uexc))
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc2:
+        if "surrogate" in str(exc2):  # a \ud800 escape with no pair: not encodable as UTF-8
+            return BadLine("invalid_utf8", None, str(exc2))
     # a line cut short ends inside a string, where the newline is an invalid character
     try:
         msgspec.json.decode(raw.rstrip())
@@ -235,14 +240,10 @@ def _needs_did(value: str, field: str) -> None:
         raise BadLine("mistyped_field", field, f"expected a DID, got {value[:40]!r}")
 
 
-def decode_jetstream(raw: bytes, *, utf8_checked: bool = False) -> tuple | str:
+def decode_jetstream(raw: bytes) -> tuple | str:
     """Decode one Jetstream line into an event row tuple (schema order, without src/line),
-    or return the reason it carries no action. Raises :class:`BadLine` for bad input.
-
-    ``utf8_checked`` says the caller has validated the line's UTF-8 already (a whole
-    batch at once is cheaper than line by line).
-    """
-    if not utf8_checked and not raw.isascii():
+    or return the reason it carries no action. Raises :class:`BadLine` for bad input."""
+    if not raw.isascii():
         # msgspec does not check the bytes of fields it skips; a line must be valid UTF-8 throughout
         try:
             raw.decode("utf-8")
@@ -520,42 +521,93 @@ def read_post_thread(path: Path) -> Iterator[tuple[int, Outcome, str]]:
             yield n, bad, where
 
 
-def read_jetstream(path: Path, start: int = 0, end: int | None = None,
-                   first_line: int = 1) -> Iterator[tuple[int, Outcome, bytes]]:
-    """Lines of a Jetstream JSONL file (plain, gzip or zstd), decoded; blank lines yield ``None``.
+Batch = tuple[list[tuple], list[tuple[int, Outcome, object]], int]
+"""(event rows with their line numbers first, other outcomes with their lines, lines read)."""
+
+
+def read_jetstream(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[Batch]:
+    """A Jetstream JSONL file (plain, gzip or zstd), decoded in batches of lines.
 
     ``start``/``end`` restrict a plain file to a byte range that begins at a line start,
-    whose first line is number ``first_line``. Lines are read in batches: the per-line
-    work is only the decoding.
+    whose first line is number ``first_line``. Each batch gives its event rows, each
+    led by its line number, and the other outcomes (no action, bad line, blank line
+    as ``None``) with their lines. The per-line work is the decoding and one append.
     """
     lineno = first_line - 1
+    decode = decode_jetstream
     for batch in _line_batches(path, start, end):
-        try:
-            b"".join(batch).decode("utf-8")
-            checked = True  # the whole batch is valid UTF-8: no line needs checking again
-        except UnicodeDecodeError:
-            checked = False
+        rows: list[tuple] = []
+        others: list[tuple[int, Outcome, object]] = []
+        append = rows.append
         for raw in batch:
             lineno += 1
             try:
-                yield lineno, decode_jetstream(raw, utf8_checked=checked), raw
+                row = decode(raw)
             except BadLine as bad:
-                yield lineno, (None if not raw.strip() else bad), raw
+                others.append((lineno, None if not raw.strip() else bad, raw))
+                continue
+            if type(row) is tuple:
+                append((lineno, *row))
+            else:
+                others.append((lineno, row, raw))
+        yield rows, others, len(batch)
+
+
+def _batched(outcomes: Iterator[tuple[int, Outcome, object]], size: int = 16384) -> Iterator[Batch]:
+    """Group a per-record reader's outcomes into the batch shape of :func:`read_jetstream`."""
+    rows: list[tuple] = []
+    others: list[tuple[int, Outcome, object]] = []
+    n = 0
+    for lineno, row, raw in outcomes:
+        n += 1
+        if type(row) is tuple:
+            rows.append((lineno, *row))
+        else:
+            others.append((lineno, row, raw))
+        if n == size:
+            yield rows, others, n
+            rows, others, n = [], [], 0
+    if n:
+        yield rows, others, n
 
 
 def _line_batches(path: Path, start: int, end: int | None, batch_bytes: int = 8 << 20) -> Iterator[list[bytes]]:
     with open_lines(path) as fh:
+        if not _is_plain(path):
+            # a compressed stream may break off: hand over every whole line read before the break
+            batch: list[bytes] = []
+            try:
+                for line in fh:
+                    batch.append(line)
+                    if len(batch) >= 16384:
+                        yield batch
+                        batch = []
+            finally:
+                if batch:
+                    yield batch
+            return
         if start:
             fh.seek(start)
         remaining = None if end is None else end - start
         while remaining is None or remaining > 0:
             hint = batch_bytes if remaining is None else min(batch_bytes, remaining)
-            batch = fh.readlines(hint)
-            if not batch:
+            lines = fh.readlines(hint)
+            if not lines:
                 return
             if remaining is not None:
-                remaining -= sum(map(len, batch))
-            yield batch
+                # readlines stops after the line that crosses the hint: keep the segment's own lines only
+                size = 0
+                for i, line in enumerate(lines):
+                    size += len(line)
+                    if size >= remaining:
+                        lines = lines[: i + 1]
+                        break
+                remaining -= size
+            yield lines
+
+
+def _is_plain(path: Path) -> bool:
+    return not path.name.lower().endswith((".gz", ".zst"))
 
 
 # --- input discovery ----------------------------------------------------------
@@ -652,20 +704,20 @@ class IngestConfig:
     ``chunk_rows`` bounds memory: a Parquet row group per chunk. Plain Jetstream files
     are cut into segments of about ``segment_bytes`` at line boundaries; each segment
     is one part, the unit of resuming and of parallel work. ``workers`` processes
-    read segments at once (the output does not depend on it).
+    read segments at once (0: one per CPU); the output does not depend on it.
     """
 
     chunk_rows: int = 100_000
-    segment_bytes: int = 64 << 20
-    workers: int = 1
+    segment_bytes: int = 16 << 20
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.chunk_rows < 1:
             raise BadInputError(f"must be at least 1, got {self.chunk_rows}", field="chunk_rows")
         if self.segment_bytes < 1:
             raise BadInputError(f"must be at least 1, got {self.segment_bytes}", field="segment_bytes")
-        if self.workers < 1:
-            raise BadInputError(f"must be at least 1, got {self.workers}", field="workers")
+        if self.workers < 0:
+            raise BadInputError(f"must be 0 (one per CPU) or more, got {self.workers}", field="workers")
 
     def fingerprint(self) -> dict:
         """What decides the parts' bytes: everything but the number of workers."""
@@ -696,12 +748,13 @@ def scan(inp: InputFile, segment_bytes: int) -> tuple[str, list[tuple[int, int |
     reaches ``segment_bytes``; compressed files and other formats are one segment.
     """
     h = xxhash.xxh3_128()
-    plain = inp.format == "jetstream" and not inp.path.name.lower().endswith((".gz", ".zst"))
+    plain = inp.format == "jetstream" and _is_plain(inp.path)
     bounds: list[tuple[int, int | None, int]] = []
     seg_start, seg_line = 0, 1
     pos, line = 0, 1  # byte offset and line number at the start of the next block
+    block_size = min(1 << 22, segment_bytes) if plain else 1 << 22
     with open(inp.path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
+        for block in iter(lambda: fh.read(block_size), b""):
             h.update(block)
             if plain:
                 if pos + len(block) - seg_start >= segment_bytes:
@@ -790,10 +843,10 @@ def ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig) -> dict:
     return report.to_dict()
 
 
-def _outcomes(seg: Segment) -> Iterator[tuple[int, Outcome, object]]:
+def _batches(seg: Segment) -> Iterator[Batch]:
     if seg.input.format == "jetstream":
         return read_jetstream(seg.input.path, seg.start, seg.end, seg.first_line)
-    return _READERS[seg.input.format](seg.input.path)
+    return _batched(_READERS[seg.input.format](seg.input.path))
 
 
 def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report: FileReport) -> None:
@@ -819,24 +872,24 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
 
             lines = 0
             try:
-                for lineno, row, raw in _outcomes(seg):
-                    lines += 1
-                    if type(row) is tuple:
-                        rows.append((lineno, *row))
-                        if len(rows) >= flush:
-                            write_rows()
-                    elif row is None:
-                        report.blank += 1
-                    elif isinstance(row, BadLine):
-                        report.quarantined[row.reason] += 1
-                        excerpt = raw[:160].decode("utf-8", "replace").rstrip("\n") if isinstance(raw, bytes) \
-                            else raw
-                        qfh.write(orjson.dumps({
-                            "file": name, "line": lineno, "reason": row.reason, "field": row.field,
-                            "detail": row.detail[:200], "excerpt": excerpt,
-                        }) + b"\n")
-                    else:
-                        report.no_action[row] += 1
+                for batch_rows, others, n in _batches(seg):
+                    lines += n
+                    rows.extend(batch_rows)
+                    if len(rows) >= flush:
+                        write_rows()
+                    for lineno, row, raw in others:
+                        if row is None:
+                            report.blank += 1
+                        elif isinstance(row, BadLine):
+                            report.quarantined[row.reason] += 1
+                            excerpt = raw[:160].decode("utf-8", "replace").rstrip("\n") \
+                                if isinstance(raw, bytes) else raw
+                            qfh.write(orjson.dumps({
+                                "file": name, "line": lineno, "reason": row.reason, "field": row.field,
+                                "detail": row.detail[:200], "excerpt": excerpt,
+                            }) + b"\n")
+                        else:
+                            report.no_action[row] += 1
             except (EOFError, OSError, zstd_error()) as exc:  # a truncated .gz/.zst: keep what was read
                 report.error = f"{type(exc).__name__}: {exc}"
                 log.warning("%s: input ends early after line %d (%s)", name, seg.first_line + lines - 1, exc)
@@ -855,7 +908,7 @@ def zstd_error() -> type[Exception]:
     return zstandard.ZstdError
 
 
-_READERS = {"jetstream": read_jetstream, "car": read_car, "post_thread": read_post_thread}
+_READERS = {"car": read_car, "post_thread": read_post_thread}
 
 
 @dataclass
@@ -971,7 +1024,8 @@ def _seg_id(seg: Segment) -> dict:
 
 def _run(todo: list[Segment], parts_dir: Path, config: IngestConfig) -> Iterator[tuple[Segment, dict]]:
     """Ingest segments, in worker processes when asked; yields in completion order."""
-    if config.workers == 1 or len(todo) <= 1:
+    workers = config.workers or os.cpu_count() or 1
+    if workers == 1 or len(todo) <= 1:
         for seg in todo:
             yield seg, ingest_segment(seg, parts_dir, config)
         return
@@ -979,7 +1033,7 @@ def _run(todo: list[Segment], parts_dir: Path, config: IngestConfig) -> Iterator
     import multiprocessing as mp
 
     # spawn, not fork: forking a process that runs Arrow's thread pools can deadlock
-    with cf.ProcessPoolExecutor(max_workers=min(config.workers, len(todo)),
+    with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)),
                                 mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(ingest_segment, seg, parts_dir, config): seg for seg in todo}
         for fut in cf.as_completed(futures):

@@ -33,7 +33,7 @@ from blueprint.simpact import cluster as cluster_mod
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.embed import DEFAULT_MODEL, Encoder, user_embeddings
 from blueprint.simpact.export import ExportConfig, export
-from blueprint.simpact.ingest import IngestConfig, discover, file_digest, ingest
+from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
 from blueprint.simpact.privacy import create_secret, load_secret
 from blueprint.simpact.threads import ThreadConfig, build_threads, read_threads
@@ -130,12 +130,12 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     reports: dict[str, Any] = {}
     seconds: dict[str, float] = {}
 
-    files, _ = discover(inputs)
-    digests = [(f.name, file_digest(f.path)) for f in files]
-    fp = _fingerprint("ingest", PIPELINE_VERSION, digests, asdict(cfg.ingest))
     t = time.perf_counter()
+    segments = plan(inputs, cfg.ingest)  # hashes every input once
+    digests = sorted({(s.input.name, s.sha256) for s in segments[0]})
+    fp = _fingerprint("ingest", PIPELINE_VERSION, digests, cfg.ingest.fingerprint())
     reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(inputs, d, cfg.ingest, progress=progress,
-                                                                      digests=dict(digests)).to_dict()["totals"])
+                                                                      segments=segments).to_dict()["totals"])
     seconds["ingest"] = time.perf_counter() - t
     _log_ingest(reports["ingest"])
 
