@@ -22,6 +22,7 @@ os.environ.update({
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "BLUEPRINT_CACHE": str(_CACHE / "blueprint"),
 })
 
 

@@ -81,6 +81,22 @@ def _size_category(n: int) -> str:
     return "10M<n<100M"
 
 
+def _reports_section(manifest: Mapping[str, Any]) -> str:
+    reports = manifest.get("cluster_reports") or []
+    if not reports:
+        return "No cluster report was made for this build."
+    lines = ["Each partition has a report: sizes, top TF-IDF terms of each cluster (from the scrubbed texts), "
+             "the action distribution per cluster, and a 2-D map of the user embeddings coloured by cluster.", ""]
+    for path in reports:
+        stem = path.rsplit("/", 1)[-1].removesuffix(".json")
+        k = stem.split("_")[1]
+        lines.append(f"- **{k} clusters**: [table]({path[:-5]}.md), [numbers]({path}), "
+                     f"[map]({path[:-5]}.png)")
+    first = reports[-1][:-5]
+    lines += ["", f"![Persona map]({first}.png)"]
+    return "\n".join(lines)
+
+
 def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     """The full README.md of an exported dataset."""
     template = resources.files("blueprint").joinpath("resources/dataset_card.md").read_text(encoding="utf-8")
@@ -111,6 +127,7 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
         + _table(("config", *SPLITS), split_rows),
         "cluster_tables": "\n\n".join(cluster_tables),
         "privacy_section": _PRIVACY.format(pii=pii),
+        "cluster_reports": _reports_section(manifest),
         "max_depth": context.get("max_depth", 5),
         "langs": context.get("langs", "['en']"),
     }

@@ -5,8 +5,10 @@ Two paths give clusters of at least ``size_min`` users (and at most ``size_max``
   at every iteration. It honours both bounds, and is slow at paper scale.
 - ``fast``: for the common case where only ``size_min`` is set. Ordinary k-means
   (scikit-learn), then a repair step that moves the cheapest points into undersized
-  clusters, alternated with centroid updates until the assignment is stable. The
-  constraint is checked on every result.
+  clusters, alternated with centroid updates until the assignment is stable; each
+  of ``n_init`` starts is repaired and the best result kept. The constraint is
+  checked on every result. When many natural groups are smaller than ``size_min``,
+  more starts help (or use ``exact``).
 
 ``method="auto"`` takes the fast path when no ``size_max`` is set, and says so in the
 log. Cluster ids are renumbered by size (largest first, ties by centroid order), so
@@ -125,13 +127,30 @@ def repair(labels: np.ndarray, dist: np.ndarray, size_min: int) -> np.ndarray:
 
 
 def _fast(x: np.ndarray, k: int, size_min: int, seed: int, n_init: int, max_iter: int) -> Partition:
-    from sklearn.cluster import KMeans
+    """k-means from ``n_init`` starts, each repaired to the constraint; the best repaired result wins.
 
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed, max_iter=max_iter).fit(x)
-    centroids = km.cluster_centers_.astype(np.float64)
-    labels = km.labels_.astype(np.int64)
+    Repairing every start, rather than only the start with the best unconstrained
+    inertia, matters when many natural groups are smaller than ``size_min``: the best
+    unconstrained solution is then not the best constrained one.
+    """
     x64 = x.astype(np.float64)
     x_sq = np.einsum("ij,ij->i", x64, x64)
+    best: Partition | None = None
+    for start in range(n_init):
+        part = _fast_one(x, x64, x_sq, k, size_min, seed + start, max_iter)
+        if best is None or part.inertia < best.inertia - 1e-9 * max(1.0, abs(best.inertia)):
+            best = part
+    assert best is not None
+    return best
+
+
+def _fast_one(x: np.ndarray, x64: np.ndarray, x_sq: np.ndarray, k: int, size_min: int, seed: int,
+              max_iter: int) -> Partition:
+    from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=max_iter).fit(x)
+    centroids = km.cluster_centers_.astype(np.float64)
+    labels = km.labels_.astype(np.int64)
     if np.bincount(labels, minlength=k).min() >= size_min:
         return Partition(k, labels, centroids, _inertia(x64, labels, centroids), "fast")
     best = None

