@@ -87,6 +87,10 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto")
     b.add_argument("--max-length", type=int, default=128)
     b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--include-quotes", action="store_true", help="quotes count towards a user's embedding too")
+    b.add_argument("--embed-cache", default="default",
+                   help="embedding cache folder; 'default' is $BLUEPRINT_CACHE/embeddings, 'none' disables it")
+    b.add_argument("--n-init", type=int, default=3, help="k-means starts per partition (default 3)")
     b.add_argument("--langs", default="en", help="kept post languages, comma-separated; 'any' keeps all")
     b.add_argument("--topics", nargs="+", default=["default"], metavar="FILE",
                    help="topic keyword list files (one keyword per line); 'default' is the shipped 2025 "
@@ -173,9 +177,11 @@ def _cmd_build(a: argparse.Namespace) -> None:
         ingest=IngestConfig(workers=a.workers),
         threads=ThreadConfig(max_depth=a.max_depth, langs=langs, topics=_topics(a.topics),
                              min_user_posts=a.min_user_posts),
-        embed=EmbedConfig(model=a.model, pooling=a.pooling, max_length=a.max_length, batch_size=a.batch_size),
+        embed=EmbedConfig(model=a.model, pooling=a.pooling, max_length=a.max_length, batch_size=a.batch_size,
+                          include_quotes=a.include_quotes,
+                          cache_dir=None if a.embed_cache == "none" else a.embed_cache),
         cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
-                              method=a.cluster_method, seed=a.seed),
+                              method=a.cluster_method, seed=a.seed, n_init=a.n_init),
         export=ExportConfig(fractions=check_fractions(a.splits)),
         pii_region=a.pii_region, title=a.title)
     r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,

@@ -71,3 +71,19 @@ def test_demo_prints_where_things_are(tmp_path, capsys, demo):
     out = capsys.readouterr().out
     assert "dataset" in out and "results" in out and "leaderboard" in out
     assert str(demo / "dataset") in out
+
+
+def test_cluster_reports_are_in_the_dataset_and_linked(demo):
+    manifest = orjson.loads((demo / "dataset" / "blueprint_manifest.json").read_bytes())
+    card = (demo / "dataset" / "README.md").read_text()
+    for k in (2, 5):
+        rep = orjson.loads((demo / "dataset" / "reports" / f"clusters_{k}.json").read_bytes())
+        assert rep["k"] == k and len(rep["clusters"]) == k
+        assert sum(c["threads"] for c in rep["clusters"]) == manifest["rows"]
+        assert sum(c["users"] for c in rep["clusters"]) == rep["users"]
+        assert min(c["users"] for c in rep["clusters"]) >= 10
+        assert all(c["top_terms"] for c in rep["clusters"])
+        assert all(sum(c["actions"].values()) == c["threads"] for c in rep["clusters"])
+        png = (demo / "dataset" / "reports" / f"clusters_{k}.png").read_bytes()
+        assert png.startswith(b"\x89PNG")
+        assert f"reports/clusters_{k}.md" in card and f"reports/clusters_{k}.png" in card

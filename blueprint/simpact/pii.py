@@ -133,7 +133,7 @@ def _email_ok(m: re.Match) -> tuple[int, int] | None:
 
 
 _EMAIL = _regex_finder(
-    rf"(?<![\w.%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{{0,62}}[A-Za-z0-9_%+-])?@(?:{_LABEL}\.)+(?P<tld>[A-Za-z]{{2,63}})(?![\w-])",
+    rf"(?<![\w.%+'-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+'-]{{0,62}}[A-Za-z0-9_%+-])?@(?:{_LABEL}\.)+(?P<tld>[A-Za-z]{{2,63}})(?![\w-])",
     _email_ok, needs=lambda t: "@" in t)
 
 
