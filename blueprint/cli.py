@@ -1,7 +1,7 @@
 """The ``blueprint`` command.
 
 Exit codes: 0 ok; 2 bad input, with a one-line message naming the file, line and
-field; 1 internal error.
+field; 1 internal error; 3 ``audit`` found a privacy problem.
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-depth", type=int, default=5, help="messages per thread at most")
     b.add_argument("--splits", type=_floats, default=(0.9, 0.05, 0.05), help="train,validation,test fractions")
     b.add_argument("--pii-region", default="CA", help="default region for phone numbers without country code")
+    b.add_argument("--remove-dids", type=Path, default=None, metavar="FILE",
+                   help="removal requests, one DID per line: their threads are dropped and their messages in "
+                        "other threads read <REMOVED>")
+    b.add_argument("--time-mode", choices=("global", "cluster"), default="global",
+                   help="relative_integer_time ranks over the whole dataset (default, as the paper) or per cluster")
     b.add_argument("--title", default="BluePrint")
     b.add_argument("--workers", type=int, default=0, help="ingest processes (default 0: one per CPU)")
     b.add_argument("--resume", action="store_true", help="skip finished stages, continue a killed one")
@@ -127,6 +132,12 @@ def _build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="render results files as a leaderboard page")
     lb.add_argument("results_dir", type=Path)
     lb.add_argument("--out", required=True, type=Path)
+
+    au = sub.add_parser("audit", help="privacy audit of a built dataset; exit code 3 when a hard check fails")
+    au.add_argument("dataset", type=Path)
+    au.add_argument("--raw", nargs="+", type=Path, default=(), help="the raw input, to find leaked DIDs and handles")
+    au.add_argument("--out", type=Path, default=None, help="report folder (default: <dataset>-audit)")
+    au.add_argument("--min-cluster", type=int, default=10, help="smallest persona size allowed (default 10)")
 
     sr = sub.add_parser("scrub", help="PII-scrub text lines from stdin to stdout")
     sr.add_argument("--json", action="store_true", help="write the spans found, one JSON object per line")
@@ -170,6 +181,7 @@ def _cmd_build(a: argparse.Namespace) -> None:
     from blueprint.simpact.export import ExportConfig
     from blueprint.simpact.ingest import IngestConfig
     from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
+    from blueprint.simpact.privacy import read_removal_list
     from blueprint.simpact.threads import ThreadConfig
 
     langs = None if a.langs.strip().lower() == "any" else tuple(x.strip() for x in a.langs.split(",") if x.strip())
@@ -182,12 +194,16 @@ def _cmd_build(a: argparse.Namespace) -> None:
                           cache_dir=None if a.embed_cache == "none" else a.embed_cache),
         cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
                               method=a.cluster_method, seed=a.seed, n_init=a.n_init),
-        export=ExportConfig(fractions=check_fractions(a.splits)),
-        pii_region=a.pii_region, title=a.title)
+        export=ExportConfig(fractions=check_fractions(a.splits), time_mode=a.time_mode),
+        pii_region=a.pii_region, title=a.title,
+        remove_dids=read_removal_list(a.remove_dids) if a.remove_dids else ())
     r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,
               progress=not a.quiet)
     e = r.reports["export"]
     print(f"dataset: {r.dataset_dir} ({e['rows']} threads, {len(e['configs'])} configs)")
+    if cfg.remove_dids:
+        print(f"removal: {len(cfg.remove_dids)} DIDs listed; {e['dropped'].get('removal_request', 0)} threads "
+              f"dropped; {e['removed_messages']} messages replaced by <REMOVED>")
     print(f"work:    {r.work_dir} (reports per stage; raw data, keep it private)")
     print(f"secret:  {r.secret_file}")
 
@@ -251,6 +267,18 @@ def _cmd_scrub(a: argparse.Namespace) -> None:
             out.write(replace_spans(text, spans) + "\n")
 
 
+def _cmd_audit(a: argparse.Namespace) -> int:
+    from blueprint.simpact.audit import audit, write_audit
+
+    report = audit(a.dataset, raw=a.raw, min_cluster=a.min_cluster)
+    out = a.out or a.dataset.parent / f"{a.dataset.name}-audit"
+    paths = write_audit(report, out)
+    for c in report["checks"]:
+        print(f"  {c['status']:>7}  {c['name']:<16} {c['value']}")
+    print(f"audit {'passed' if report['ok'] else 'FAILED'}: {paths['markdown']} and {paths['json']}")
+    return 0 if report["ok"] else 3
+
+
 COMMANDS = {
     "demo": _cmd_demo,
     "synth": _cmd_synth,
@@ -260,6 +288,7 @@ COMMANDS = {
     "score": _cmd_score,
     "leaderboard": _cmd_leaderboard,
     "scrub": _cmd_scrub,
+    "audit": _cmd_audit,
 }
 
 
@@ -274,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="blueprint: %(message)s", stream=sys.stderr)
     logging.getLogger("blueprint").setLevel(level)
     try:
-        COMMANDS[args.command](args)
+        rc = COMMANDS[args.command](args)
     except BadInputError as exc:
         print(f"blueprint: error: {exc}", file=sys.stderr)
         return 2
@@ -283,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":  # pragma: no cover

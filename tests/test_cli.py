@@ -45,3 +45,12 @@ def test_scrub_reads_stdin(tmp_path):
         "Email <EMAIL_ADDRESS> or call <PHONE_NUMBER>; cc @<USERNAME>",
         "No PII in 2025, e.g. Bill C-69.",
     ]
+
+
+def test_scrub_json_gives_spans():
+    import orjson
+
+    proc = subprocess.run([sys.executable, "-m", "blueprint.cli", "scrub", "--json"], input="hi @a.bsky.social\n",
+                          capture_output=True, text=True, check=True)
+    assert orjson.loads(proc.stdout) == {"text": "hi @a.bsky.social", "spans": [
+        {"type": "USERNAME", "start": 4, "end": 17, "text": "a.bsky.social"}]}

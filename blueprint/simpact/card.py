@@ -23,9 +23,10 @@ _PRIVACY = """\
   custom domains included), DID and AT_URI. Matches are replaced by `<TYPE>` tags. Person names are kept on
   purpose, as in the paper: political content depends on politicians' and parties' names.
   Replacements made: {pii}.
-- **Time.** No absolute time is released: `relative_integer_time` is a rank in time order.
+- **Time.** No absolute time is released: `relative_integer_time` is a rank in time order ({time}).
 - **Users.** `user_id` is HMAC-SHA256 over (DID, thread identity) with a secret key that is not released:
   one user has one id inside a thread and unlinkable ids across threads.
+- **Removal requests.** {removal}
 - Texts are otherwise verbatim and can be searched for on Bluesky; a determined reader may find their
   authors that way. Do not attempt to re-identify users."""
 
@@ -97,6 +98,21 @@ def _reports_section(manifest: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _time_text(manifest: Mapping[str, Any]) -> str:
+    if manifest.get("time_mode") == "cluster":
+        return "counted inside each persona cluster of each config"
+    return "counted over the whole dataset, the same in every config"
+
+
+def _removal_text(manifest: Mapping[str, Any]) -> str:
+    r = manifest.get("removal") or {}
+    if not r.get("dids_listed"):
+        return ("None were given for this build. Threads whose last author asks to be removed are dropped, and "
+                "their messages in other threads are replaced by `<REMOVED>` (`blueprint build --remove-dids`).")
+    return (f"{r['dids_listed']} users asked to be removed: {r['threads_dropped']} of their threads were dropped "
+            f"and {r['messages_replaced']} of their messages in other threads read `<REMOVED>`; they have no persona.")
+
+
 def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     """The full README.md of an exported dataset."""
     template = resources.files("blueprint").joinpath("resources/dataset_card.md").read_text(encoding="utf-8")
@@ -126,7 +142,7 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
         "action_table": _table(("action", "threads"), action_rows) + "\n\n"
         + _table(("config", *SPLITS), split_rows),
         "cluster_tables": "\n\n".join(cluster_tables),
-        "privacy_section": _PRIVACY.format(pii=pii),
+        "privacy_section": _PRIVACY.format(pii=pii, time=_time_text(manifest), removal=_removal_text(manifest)),
         "cluster_reports": _reports_section(manifest),
         "max_depth": context.get("max_depth", 5),
         "langs": context.get("langs", "['en']"),

@@ -48,28 +48,38 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """How the dataset directory is laid out."""
+    """How the dataset directory is laid out, and how time is released.
+
+    ``time_mode``: ``global`` ranks messages over the whole dataset (the paper);
+    ``cluster`` ranks them inside each persona cluster of each partition. Ids and
+    splits use the global ranks either way, so they do not depend on the mode.
+    """
 
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     shard_rows: int = 200_000
     per_cluster_max_k: int = MAX_PER_CLUSTER_K
+    time_mode: str = "global"
 
     def __post_init__(self) -> None:
         check_fractions(self.fractions)
         if self.shard_rows < 1:
             raise BadInputError(f"must be at least 1, got {self.shard_rows}", field="shard_rows")
+        if self.time_mode not in ("global", "cluster"):
+            raise BadInputError(f"must be 'global' or 'cluster', got {self.time_mode!r}", field="time_mode")
 
 
 @dataclass
 class ExportReport:
     rows: int = 0
     dropped: Counter = field(default_factory=Counter)
+    removed_messages: int = 0
     configs: dict[str, dict[str, int]] = field(default_factory=dict)
     actions: dict[str, int] = field(default_factory=dict)
     pii_replaced: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "dropped": dict(sorted(self.dropped.items())), "configs": self.configs,
+        return {"rows": self.rows, "dropped": dict(sorted(self.dropped.items())),
+                "removed_messages": self.removed_messages, "configs": self.configs,
                 "actions": self.actions, "pii_replaced": self.pii_replaced}
 
 
@@ -84,14 +94,22 @@ def content_id(action: str, messages: Sequence[tuple[int, str | None]]) -> str:
     return h.hexdigest()[:32]
 
 
-def _global_ranks(times: pa.Array, uris: pa.Array) -> np.ndarray:
-    """Rank of each message in time order over the distinct (time, record) pairs, ties by record URI."""
+def _ranks(times: pa.Array, uris: pa.Array, groups: np.ndarray | None = None) -> np.ndarray:
+    """Rank of each message in time order over the distinct (time, record) pairs, ties by record URI.
+
+    With ``groups``, ranks count separately inside each group (a persona cluster).
+    """
     n = len(times)
-    t = pa.table({"t": times, "u": uris, "i": pa.array(np.arange(n, dtype=np.int64))})
-    uniq = t.group_by(["t", "u"]).aggregate([]).sort_by([("t", "ascending"), ("u", "ascending")])
-    uniq = uniq.append_column("rank", pa.array(np.arange(uniq.num_rows, dtype=np.int64)))
-    joined = t.join(uniq, keys=["t", "u"]).sort_by("i")
-    return joined["rank"].to_numpy()
+    g = pa.array(np.zeros(n, dtype=np.int64) if groups is None else groups, pa.int64())
+    t = pa.table({"g": g, "t": times, "u": uris, "i": pa.array(np.arange(n, dtype=np.int64))})
+    uniq = t.group_by(["g", "t", "u"]).aggregate([]).sort_by(
+        [("g", "ascending"), ("t", "ascending"), ("u", "ascending")])
+    gcol = uniq["g"].to_numpy()
+    pos = np.arange(len(gcol), dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(gcol)) + 1] if len(gcol) else np.zeros(0, dtype=np.int64)
+    first = np.repeat(starts, np.diff(np.r_[starts, len(gcol)])) if len(gcol) else pos
+    uniq = uniq.append_column("rank", pa.array(pos - first, pa.int64()))
+    return t.join(uniq, keys=["g", "t", "u"]).sort_by("i")["rank"].to_numpy()
 
 
 def _scrub_column(texts: pa.Array, scrubber: Scrubber, counts: Counter) -> pa.Array:
@@ -115,20 +133,30 @@ def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
     return pa.StructArray.from_arrays(fields, names=list(ACTIONS), mask=pa.array(~last))
 
 
-def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber,
-                 report: ExportReport) -> pa.Table:
-    """Apply the privacy transforms to every thread; return rows without ``cluster_id``, plus ``did`` and ``split``.
+REMOVED = "<REMOVED>"
 
-    ``did`` (the actor) stays only to join clusters and is dropped before writing.
+
+def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber, report: ExportReport,
+                 removed: frozenset[str] = frozenset()) -> pa.Table:
+    """Apply the privacy transforms to every thread; return rows without ``cluster_id``.
+
+    Extra columns, dropped before writing: ``did`` (the actor, to join clusters and
+    removals) and ``_times``/``_uris`` (per message, to rank time inside clusters).
+    Messages by users in ``removed`` have their text replaced by ``<REMOVED>``.
     """
     msgs = threads["messages"].combine_chunks()
     offsets = msgs.offsets.to_numpy()
     flat = msgs.flatten()
     n_msgs = len(flat)
-    ranks = _global_ranks(flat.field("time_us"), flat.field("uri"))
+    ranks = _ranks(flat.field("time_us"), flat.field("uri"))
     pii_counts: Counter = Counter()
     texts = _scrub_column(flat.field("text"), scrubber, pii_counts)
     report.pii_replaced = dict(sorted(pii_counts.items()))
+    if removed:
+        gone = pc.is_in(flat.field("did"), value_set=pa.array(sorted(removed), pa.string()))
+        gone = pc.and_(gone, pc.is_valid(texts))
+        report.removed_messages = int(pc.sum(gone).as_py() or 0)
+        texts = pc.if_else(gone, pa.scalar(REMOVED, pa.string()), texts)
 
     actions = threads["action"].to_pylist()
     action_idx_thread = np.array([ACTION_INDEX[a] for a in actions], dtype=np.int64)
@@ -157,7 +185,6 @@ def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber,
         ex_id = content_id(action, list(zip(ranks[a:b].tolist(), text_list[a:b])))
         ids.append(ex_id)
         targets.append(text_list[b - 1])
-    report.rows = len(ids)
     if len(set(ids)) != len(ids):  # pragma: no cover - ranks are unique per message
         raise RuntimeError("example ids are not unique")
 
@@ -172,7 +199,23 @@ def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber,
         "action": pa.array(action_idx_thread, pa.int64()),
         "target_text": pa.array(targets, pa.string()),
         "did": threads["did"],
+        "_times": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.field("time_us")),
+        "_uris": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.field("uri")),
     })
+
+
+def _with_cluster_ranks(rows: pa.Table, cid: np.ndarray) -> pa.ChunkedArray:
+    """The thread column with ``relative_integer_time`` ranked inside each thread's cluster."""
+    thread = rows["thread"].combine_chunks()
+    offsets = thread.offsets
+    msgs = thread.flatten()
+    times = rows["_times"].combine_chunks().flatten()
+    uris = rows["_uris"].combine_chunks().flatten()
+    groups = np.repeat(cid, np.diff(offsets.to_numpy()))
+    ranks = _ranks(times, uris, groups)
+    fields = [msgs.field(n) for n in ("user_id", "text")] + [pa.array(ranks, pa.int64()), msgs.field("actions")]
+    struct = pa.StructArray.from_arrays(fields, names=["user_id", "text", "relative_integer_time", "actions"])
+    return pa.chunked_array([pa.ListArray.from_arrays(offsets, struct)])
 
 
 def _write_config(table: pa.Table, out: Path, name: str, splits: np.ndarray, schema: pa.Schema,
@@ -193,10 +236,12 @@ def _write_config(table: pa.Table, out: Path, name: str, splits: np.ndarray, sch
 def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
            card_context: Mapping[str, Any] | None = None,
-           user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0) -> ExportReport:
+           user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0,
+           remove_dids: Sequence[str] = ()) -> ExportReport:
     """Write the dataset directory. ``partitions[k][did]`` is the cluster of user ``did`` in partition k.
 
-    With ``user_vectors`` (DIDs and their embeddings), the cluster report goes to
+    Threads whose last author is in ``remove_dids`` are dropped; those users' messages in
+    other threads read ``<REMOVED>``. With ``user_vectors`` (DIDs and their embeddings), the cluster report goes to
     ``reports/`` inside the directory and the card links it. The directory is built
     in a temporary sibling and renamed into place, so a failed export never leaves a
     half-written dataset.
@@ -208,15 +253,25 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
     report = ExportReport()
     if not partitions:
         raise BadInputError("no partitions to export", field="partitions")
-    clustered = set(next(iter(partitions.values())).keys())
-    has_cluster = pc.is_in(threads["did"], value_set=pa.array(sorted(clustered), pa.string()))
-    n_dropped = threads.num_rows - pc.sum(has_cluster).as_py() if threads.num_rows else 0
-    if n_dropped:
-        report.dropped["actor_without_persona"] = int(n_dropped)
-    threads = threads.filter(has_cluster)
     if threads.num_rows == 0:
+        raise BadInputError("no threads to export", field="threads")
+    removed = frozenset(remove_dids)
+    # ranks and ids come from every thread, before any is dropped, so that dropping some
+    # (a removal request, say) changes nothing for the others
+    rows = prepare_rows(threads, secret, scrubber or Scrubber(), report, removed)
+    clustered = pa.array(sorted(next(iter(partitions.values())).keys()), pa.string())
+    removal = pc.is_in(rows["did"], value_set=pa.array(sorted(removed), pa.string()))
+    has_cluster = pc.is_in(rows["did"], value_set=clustered)
+    n_removed = int(pc.sum(removal).as_py() or 0)
+    n_unclustered = int(pc.sum(pc.and_(pc.invert(removal), pc.invert(has_cluster))).as_py() or 0)
+    if n_removed:
+        report.dropped["removal_request"] = n_removed
+    if n_unclustered:
+        report.dropped["actor_without_persona"] = n_unclustered
+    rows = rows.filter(pc.and_(pc.invert(removal), has_cluster))
+    report.rows = rows.num_rows
+    if rows.num_rows == 0:
         raise BadInputError("no threads left to export (no in-scope actor has a persona)", field="threads")
-    rows = prepare_rows(threads, secret, scrubber or Scrubber(), report)
     splits = np.array([split_of(i, cfg.fractions) for i in rows["id"].to_pylist()])
     schema = features().arrow_schema
     actor = rows["did"].to_pylist()
@@ -232,7 +287,9 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
             labels = partitions[k]
             cid = np.array([labels[d] for d in actor], dtype=np.int64)
             thread_clusters[k] = cid
-            full = body.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
+            part = body if cfg.time_mode == "global" else body.set_column(
+                body.schema.get_field_index("thread"), "thread", _with_cluster_ranks(body, cid))
+            full = part.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
             configs[config_name(k)] = _write_config(full, tmp, config_name(k), splits, schema, cfg.shard_rows)
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
             if k <= cfg.per_cluster_max_k:
@@ -261,6 +318,9 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
             "cluster_sizes_in_threads": cluster_sizes,
             "users_per_cluster": {config_name(k): _users_per_cluster(partitions[k]) for k in sorted(partitions)},
             "dropped": dict(report.dropped),
+            "removal": {"dids_listed": len(removed), "threads_dropped": n_removed,
+                        "messages_replaced": report.removed_messages},
+            "time_mode": cfg.time_mode,
             "pii_replaced": report.pii_replaced,
             "cluster_reports": [f"reports/clusters_{k}.json" for k in reports_written],
         }

@@ -69,6 +69,7 @@ class BuildConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     pii_region: str = "CA"
     title: str = "BluePrint"
+    remove_dids: tuple[str, ...] = ()  # removal requests: their threads go, their words elsewhere read <REMOVED>
 
 
 @dataclass
@@ -152,10 +153,11 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
 
     encoder = Encoder(cfg.embed.model, pooling=cfg.embed.pooling, max_length=cfg.embed.max_length,
                       batch_size=cfg.embed.batch_size, prefix=cfg.embed.prefix)
-    fp = _fingerprint("embed", fp, asdict(cfg.embed), encoder.fingerprint)
+    removal = sorted(set(cfg.remove_dids))
+    fp = _fingerprint("embed", fp, asdict(cfg.embed), encoder.fingerprint, removal)
     t = time.perf_counter()
     reports["embed"], _ = stage.run("embed", fp, lambda d: _embed_stage(work / "threads", d, encoder, cfg.embed,
-                                                                        progress))
+                                                                        progress, frozenset(removal)))
     seconds["embed"] = time.perf_counter() - t
 
     fp = _fingerprint("cluster", fp, asdict(cfg.cluster))
@@ -163,7 +165,7 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     reports["cluster"], _ = stage.run("cluster", fp, lambda d: _cluster_stage(work / "embed", d, cfg.cluster))
     seconds["cluster"] = time.perf_counter() - t
 
-    fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title,
+    fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title, removal,
                       hashlib.sha256(secret).hexdigest(), str(out_dir.resolve()))
     t = time.perf_counter()
     reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
@@ -193,10 +195,13 @@ def _log_ingest(r: dict) -> None:
              "" if not r["quarantined"] else f" ({r['quarantined_by_reason']})")
 
 
-def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool) -> dict:
+def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool,
+                 removed: frozenset[str] = frozenset()) -> dict:
     texts = pq.read_table(threads_dir / "user_texts.parquet")
     if not cfg.include_quotes:
         texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
+    if removed:  # users who asked to be removed get no persona
+        texts = texts.filter(pa.compute.invert(pa.compute.is_in(texts["did"], value_set=pa.array(sorted(removed)))))
     text_list = texts["text"].to_pylist()
     cache = None
     if cfg.cache_dir is not None:
@@ -257,7 +262,8 @@ def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig) ->
     }
     report = export(threads, partitions, out_dir, secret=secret, config=cfg.export,
                     scrubber=Scrubber(region=cfg.pii_region), card_context=context,
-                    user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed)
+                    user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
+                    remove_dids=cfg.remove_dids)
     return report.to_dict()
 
 
@@ -274,6 +280,7 @@ def _describe(cfg: BuildConfig) -> str:
         f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); users were "
         f"clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least {c.size_min} users "
         "per cluster).\n"
-        "4. **Privacy.** Texts were PII-scrubbed, times replaced by ranks, user ids by per-thread keyed "
-        "pseudonyms (see below)."
+        "4. **Privacy.** Texts were PII-scrubbed, times replaced by ranks"
+        f" ({'over the whole dataset' if cfg.export.time_mode == 'global' else 'inside each cluster'}), user ids by "
+        "per-thread keyed pseudonyms, and removal requests honoured (see below)."
     )

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -81,3 +82,22 @@ def per_group_ranks(times: Sequence[int], keys: Sequence[str], groups: Sequence[
         for i, (t, k) in enumerate(sorted(pairs)):
             out[(g, t, k)] = i
     return out
+
+
+_DID = re.compile(r"^did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.:%-]+|[a-z]+:[A-Za-z0-9._:%-]+)$")
+
+
+def read_removal_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """DIDs of users who asked to be removed: one per line; blank lines and ``#`` comments are skipped."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError("no such removal list", path=p, field="--remove-dids")
+    out = []
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        did = line.split("#", 1)[0].strip()
+        if not did:
+            continue
+        if not _DID.match(did):
+            raise BadInputError(f"not a DID: {did[:60]!r}", path=p, line=lineno, field="--remove-dids")
+        out.append(did)
+    return tuple(sorted(set(out)))

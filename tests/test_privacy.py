@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+from collections import defaultdict
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from blueprint.cli import main
+from blueprint.data import read_split
+from blueprint.errors import BadInputError
+from blueprint.simpact.audit import audit
+from blueprint.simpact.cluster import ClusterConfig
+from blueprint.simpact.export import ExportConfig
+from blueprint.simpact.ingest import IngestConfig
+from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
+from blueprint.simpact.privacy import create_secret, load_secret, pseudonym, read_removal_list
+from blueprint.synth import SynthConfig, synthesize
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_model):
+    root = tmp_path_factory.mktemp("privacy")
+    synthesize(root / "raw", SynthConfig(users=80, seed=5, days=1.0, pii_rate=0.4))
+    users = [orjson.loads(x) for x in (root / "raw/_meta/users.jsonl").read_bytes().splitlines()]
+    secret = root / "secret.key"
+    secret.write_text("k" * 40)
+    base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
+                cluster=ClusterConfig(partitions=(2, 4), size_min=5))
+    build([root / "raw"], root / "ds", BuildConfig(**base), secret_file=secret)
+    removed = [u["did"] for u in users[:3]]
+    build([root / "raw"], root / "removed", BuildConfig(**base, remove_dids=tuple(removed)), secret_file=secret)
+    build([root / "raw"], root / "by_cluster", BuildConfig(**base, export=ExportConfig(time_mode="cluster")),
+          secret_file=secret)
+    return root, removed
+
+
+def rows(ds, config="4_clusters"):
+    out = []
+    for split in ("train", "validation", "test"):
+        out += read_split(ds, config, split).to_pylist()
+    return out
+
+
+def test_secret_rules(tmp_path, caplog):
+    short = tmp_path / "short.key"
+    short.write_text("x" * 31)
+    with pytest.raises(BadInputError, match="at least 32") as err:
+        load_secret(short)
+    assert err.value.field == "--secret-file"
+    made = create_secret(tmp_path / "new" / "secret.key")
+    assert stat.S_IMODE(os.stat(tmp_path / "new" / "secret.key").st_mode) == 0o600
+    assert load_secret(tmp_path / "new" / "secret.key") == made and len(made) == 64
+    with pytest.raises(FileExistsError):
+        create_secret(tmp_path / "new" / "secret.key")  # never overwritten
+
+
+def test_generated_secret_is_kept_outside_the_dataset_and_announced(tmp_path, tiny_model, caplog):
+    synthesize(tmp_path / "raw", SynthConfig(users=30, seed=1, days=0.3))
+    cfg = BuildConfig(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
+                      cluster=ClusterConfig(partitions=(2,), size_min=3))
+    with caplog.at_level(logging.WARNING, logger="blueprint"):
+        r = build([tmp_path / "raw"], tmp_path / "ds", cfg)
+    assert r.secret_file == tmp_path / "ds-work" / "secret.key"
+    assert str(r.secret_file) in caplog.text
+    assert stat.S_IMODE(os.stat(r.secret_file).st_mode) == 0o600
+    secret = r.secret_file.read_bytes().strip()
+    assert all(secret not in p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file())
+
+
+def test_pseudonyms_are_per_thread(built):
+    root, _ = built
+    data = rows(root / "ds")
+    threads_of = defaultdict(set)
+    for r in data:
+        ids = [m["user_id"] for m in r["thread"]]
+        assert all(re.fullmatch(r"[0-9a-f]{64}", u) for u in ids)
+        for u in set(ids):
+            threads_of[u].add(r["id"])
+    assert all(len(t) == 1 for t in threads_of.values())  # never the same id in two threads
+    # inside one thread the same author keeps one id: a reply chain by two users alternating
+    multi = [r for r in data if len(r["thread"]) >= 3 and len({m["user_id"] for m in r["thread"]}) < len(r["thread"])]
+    assert multi, "some thread has one author twice"
+
+
+def test_hmac_construction():
+    a = pseudonym(b"s" * 32, "did:plc:x", b"thread-1")
+    assert a == pseudonym(b"s" * 32, "did:plc:x", b"thread-1")
+    assert a != pseudonym(b"s" * 32, "did:plc:x", b"thread-2")
+    assert a != pseudonym(b"t" * 32, "did:plc:x", b"thread-1")
+    import hashlib
+    import hmac
+
+    assert a == hmac.new(b"s" * 32, b"did:plc:x\x00thread-1", hashlib.sha256).hexdigest()
+
+
+def test_relative_time_is_a_global_rank(built):
+    root, _ = built
+    data = rows(root / "ds")
+    ranks = [m["relative_integer_time"] for r in data for m in r["thread"]]
+    assert min(ranks) >= 0 and max(ranks) < len(ranks)
+    for r in data:  # threads are oldest first
+        t = [m["relative_integer_time"] for m in r["thread"]]
+        assert t == sorted(t)
+    # the same content in every partition: ids and times agree between 2 and 4 clusters
+    two = {r["id"]: r["thread"] for r in rows(root / "ds", "2_clusters")}
+    assert {r["id"]: r["thread"] for r in data} == two
+
+
+def test_relative_time_per_cluster(built):
+    root, _ = built
+    glob = {r["id"]: r for r in rows(root / "ds")}
+    local = rows(root / "by_cluster")
+    assert {r["id"] for r in local} == set(glob)  # ids do not depend on the time mode
+    by_cluster = defaultdict(set)
+    for r in local:
+        for m in r["thread"]:
+            by_cluster[r["cluster_id"]].add(m["relative_integer_time"])
+    for c, values in by_cluster.items():
+        assert min(values) == 0  # each cluster starts its own count
+    manifest = orjson.loads((root / "by_cluster" / "blueprint_manifest.json").read_bytes())
+    assert manifest["time_mode"] == "cluster"
+
+
+def test_removal_requests(built):
+    root, removed = built
+    manifest = orjson.loads((root / "removed" / "blueprint_manifest.json").read_bytes())
+    full = {r["id"]: r for r in rows(root / "ds")}
+    kept = rows(root / "removed")
+    r = manifest["removal"]
+    assert r["dids_listed"] == 3 and r["threads_dropped"] > 0 and r["messages_replaced"] > 0
+    assert len(full) - len(kept) >= r["threads_dropped"]
+    replaced = sum(1 for row in kept for m in row["thread"] if m["text"] == "<REMOVED>")
+    assert replaced > 0
+    assert all(row["thread"][-1]["text"] != "<REMOVED>" for row in kept)
+    card = (root / "removed" / "README.md").read_text()
+    assert "3 users asked to be removed" in card
+
+
+def test_removal_list_file(tmp_path):
+    f = tmp_path / "remove.txt"
+    f.write_text("# requests\ndid:plc:ewvi7nxzyoun6zhxrhs64oiz\n\ndid:web:example.com  # by email\n")
+    assert read_removal_list(f) == ("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "did:web:example.com")
+    f.write_text("did:plc:ewvi7nxzyoun6zhxrhs64oiz\nalice.bsky.social\n")
+    with pytest.raises(BadInputError) as err:
+        read_removal_list(f)
+    assert err.value.line == 2
+
+
+def test_audit_passes_on_a_clean_build(built):
+    root, _ = built
+    report = audit(root / "ds", raw=[root / "raw"], min_cluster=5)
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert report["ok"], report
+    assert status == {"residual_pii": "pass", "raw_identifiers": "pass", "pseudonym_reuse": "pass",
+                      "absolute_time": "pass", "k_anonymity": "pass", "verbatim_share": "info",
+                      "suspicious_text": "info"}
+    share = next(c for c in report["checks"] if c["name"] == "verbatim_share")["value"]
+    assert 0 < share < 1
+
+
+def test_audit_catches_leaks(built, tmp_path):
+    import shutil
+
+    root, _ = built
+    bad = tmp_path / "bad"
+    shutil.copytree(root / "ds", bad)
+    users = [orjson.loads(x) for x in (root / "raw/_meta/users.jsonl").read_bytes().splitlines()]
+    f = sorted((bad / "data" / "4_clusters").glob("train-*.parquet"))[0]
+    t = pq.read_table(f)
+    thread = t["thread"].to_pylist()
+    thread[0][0]["text"] = f"contact {users[0]['did']} or jane@example.com"
+    thread[1][0]["user_id"] = thread[2][0]["user_id"]  # one pseudonym in two threads
+    t = t.set_column(t.schema.get_field_index("thread"), "thread", pa.array(thread, t.schema.field("thread").type))
+    meta = dict(t.schema.metadata or {})
+    meta[b"built"] = b"1742688000123456"
+    pq.write_table(t.replace_schema_metadata(meta), f)
+    report = audit(bad, raw=[root / "raw"], min_cluster=1000)
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert not report["ok"]
+    assert status["residual_pii"] == status["raw_identifiers"] == status["pseudonym_reuse"] == "fail"
+    assert status["absolute_time"] == status["k_anonymity"] == "fail"
+
+
+def test_audit_cli_exit_codes(built, tmp_path, capsys):
+    root, _ = built
+    assert main(["audit", str(root / "ds"), "--min-cluster", "5", "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "audit.json").is_file() and (tmp_path / "a" / "audit.md").is_file()
+    assert main(["audit", str(root / "ds"), "--min-cluster", "999", "--out", str(tmp_path / "b")]) == 3
+    assert main(["audit", str(tmp_path / "nope")]) == 2
+
+
+def test_no_absolute_time_in_any_output_file(built):
+    root, _ = built
+    for p in (root / "ds").rglob("*"):
+        if p.is_file() and p.suffix in (".md", ".json"):
+            text = p.read_text()
+            assert not re.search(r"\b20\d\d-[01]\d-[0-3]\d", text), p
+            assert not re.search(r"\b1[67]\d{8,14}\b", text), p
