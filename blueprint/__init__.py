@@ -11,7 +11,12 @@ from typing import Any
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS, action_of
 
-__version__ = "0.1.0"
+try:  # the version lives in setup.cfg alone
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("blueprint-bench")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["ACTIONS", "TEXT_ACTIONS", "action_of", "load_dataset", "__version__"]
 

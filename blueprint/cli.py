@@ -102,6 +102,8 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--remove-dids", type=Path, default=None, metavar="FILE",
                    help="removal requests, one DID per line: their threads are dropped and their messages in "
                         "other threads read <REMOVED>")
+    b.add_argument("--hold-out-labels", type=Path, default=None, metavar="FILE",
+                   help="release the test split without labels and write them to FILE (outside the dataset)")
     b.add_argument("--time-mode", choices=("global", "cluster"), default="global",
                    help="relative_integer_time ranks over the whole dataset (default, as the paper) or per cluster")
     b.add_argument("--title", default="BluePrint")
@@ -128,6 +130,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--split", default="test")
     sc.add_argument("--out", required=True, type=Path)
     sc.add_argument("--name", default=None, help="model name on the leaderboard (default: the file's stem)")
+    sc.add_argument("--labels", type=Path, default=None,
+                    help="the hidden test labels written by build --hold-out-labels")
 
     lb = sub.add_parser("leaderboard", help="render results files as a leaderboard page")
     lb.add_argument("results_dir", type=Path)
@@ -138,6 +142,10 @@ def _build_parser() -> argparse.ArgumentParser:
     au.add_argument("--raw", nargs="+", type=Path, default=(), help="the raw input, to find leaked DIDs and handles")
     au.add_argument("--out", type=Path, default=None, help="report folder (default: <dataset>-audit)")
     au.add_argument("--min-cluster", type=int, default=10, help="smallest persona size allowed (default 10)")
+
+    st = sub.add_parser("stats", help="threads, users, and counts per action and per cluster")
+    st.add_argument("dataset", type=Path)
+    st.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     sr = sub.add_parser("scrub", help="PII-scrub text lines from stdin to stdout")
     sr.add_argument("--json", action="store_true", help="write the spans found, one JSON object per line")
@@ -196,7 +204,8 @@ def _cmd_build(a: argparse.Namespace) -> None:
                               method=a.cluster_method, seed=a.seed, n_init=a.n_init),
         export=ExportConfig(fractions=check_fractions(a.splits), time_mode=a.time_mode),
         pii_region=a.pii_region, title=a.title,
-        remove_dids=read_removal_list(a.remove_dids) if a.remove_dids else ())
+        remove_dids=read_removal_list(a.remove_dids) if a.remove_dids else (),
+        hold_out_labels=str(a.hold_out_labels) if a.hold_out_labels else None)
     r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,
               progress=not a.quiet)
     e = r.reports["export"]
@@ -237,7 +246,7 @@ def _cmd_score(a: argparse.Namespace) -> None:
     from blueprint._io import write_json
     from blueprint.leaderboard.score import score
 
-    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name)
+    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name, labels=a.labels)
     write_json(a.out, res)
     r = res["results"]
     print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, "
@@ -279,6 +288,15 @@ def _cmd_audit(a: argparse.Namespace) -> int:
     return 0 if report["ok"] else 3
 
 
+def _cmd_stats(a: argparse.Namespace) -> None:
+    import orjson
+
+    from blueprint.stats import dataset_stats, format_stats
+
+    s = dataset_stats(a.dataset)
+    print(orjson.dumps(s, option=orjson.OPT_INDENT_2).decode() if a.json else format_stats(s), end="\n" if a.json else "")
+
+
 COMMANDS = {
     "demo": _cmd_demo,
     "synth": _cmd_synth,
@@ -289,6 +307,7 @@ COMMANDS = {
     "leaderboard": _cmd_leaderboard,
     "scrub": _cmd_scrub,
     "audit": _cmd_audit,
+    "stats": _cmd_stats,
 }
 
 

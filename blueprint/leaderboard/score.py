@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 from blueprint import __version__
+from blueprint._io import iter_jsonl
+from blueprint.errors import BadInputError
 from blueprint.actions import ACTIONS
 from blueprint.data import read_split
 from blueprint.leaderboard.submission import raise_if_invalid, read_predictions, validate
@@ -24,23 +26,48 @@ HEADLINE = ("accuracy", "macro_f1", "cluster_accuracy", "cluster_macro_f1")
 HIGHER_IS_BETTER = {name: True for name in HEADLINE}
 
 
-def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "test") -> dict:
-    """Ids, actions, clusters and target texts of the evaluated split."""
+def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "test",
+               labels: str | os.PathLike[str] | None = None) -> dict:
+    """Ids, actions, clusters and target texts of the evaluated split.
+
+    A dataset built with hidden test labels has ``action`` -1 in its test split; the
+    labels then come from the labels file written at build time.
+    """
     table = read_split(dataset_dir, config, split, columns=["id", "action", "cluster_id", "target_text"])
-    return {
-        "ids": table["id"].to_pylist(),
-        "actions": [ACTIONS[a] for a in table["action"].to_pylist()],
-        "clusters": table["cluster_id"].to_pylist(),
-        "texts": table["target_text"].to_pylist(),
-    }
+    ids = table["id"].to_pylist()
+    if labels is None:
+        actions = table["action"].to_pylist()
+        if any(a < 0 for a in actions):
+            raise BadInputError(f"the {split} split's labels are hidden; pass the labels file (--labels)",
+                                path=dataset_dir, field="labels")
+        return {"ids": ids, "actions": [ACTIONS[a] for a in actions], "clusters": table["cluster_id"].to_pylist(),
+                "texts": table["target_text"].to_pylist()}
+    by_id = {}
+    for lineno, row in iter_jsonl(labels):
+        if not isinstance(row, dict) or not {"id", "action", "text", "clusters"} <= set(row):
+            raise BadInputError("expected an object with id, action, text and clusters", path=labels, line=lineno)
+        if row["action"] not in ACTIONS:
+            raise BadInputError(f"{row['action']!r} is not an action", path=labels, line=lineno, field="action")
+        by_id[row["id"]] = row
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise BadInputError(f"{len(missing)} rows of {config}/{split} have no label (e.g. {missing[0]}): is this the "
+                            "labels file of this dataset?", path=labels)
+    rows = [by_id[i] for i in ids]
+    if any(config not in r["clusters"] for r in rows):
+        raise BadInputError(f"the labels file has no clusters for config {config!r}", path=labels, field="clusters")
+    return {"ids": ids, "actions": [r["action"] for r in rows], "clusters": [r["clusters"][config] for r in rows],
+            "texts": [r["text"] for r in rows]}
 
 
 def check(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
           split: str = "test") -> int:
-    """Validate a predictions file; raise on the first batch of problems; return the row count."""
-    refs = references(dataset_dir, config, split)
+    """Validate a predictions file; raise on the first batch of problems; return the row count.
+
+    Needs only the ids of the split, so it works on a dataset with hidden labels."""
+    ids = read_split(dataset_dir, config, split, columns=["id"])["id"].to_pylist()
     preds = read_predictions(pred_path)
-    raise_if_invalid(preds, validate(preds, refs["ids"]))
+    raise_if_invalid(preds, validate(preds, ids))
     return len(preds.rows)
 
 
@@ -54,9 +81,10 @@ def _git_hash() -> str | None:
 
 
 def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
-          split: str = "test", *, model_name: str | None = None) -> dict:
+          split: str = "test", *, model_name: str | None = None,
+          labels: str | os.PathLike[str] | None = None) -> dict:
     """Validate, then score; return the results dict."""
-    refs = references(dataset_dir, config, split)
+    refs = references(dataset_dir, config, split, labels)
     preds = read_predictions(pred_path)
     raise_if_invalid(preds, validate(preds, refs["ids"]))
     by_id = preds.by_id

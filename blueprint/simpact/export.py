@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from blueprint._io import write_json
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
-from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, features, split_of
+from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, content_id, features, split_of
 from blueprint.errors import BadInputError
 from blueprint.simpact.pii import Scrubber, replace_spans
 from blueprint.simpact.privacy import pseudonym, thread_identity
@@ -81,17 +81,6 @@ class ExportReport:
         return {"rows": self.rows, "dropped": dict(sorted(self.dropped.items())),
                 "removed_messages": self.removed_messages, "configs": self.configs,
                 "actions": self.actions, "pii_replaced": self.pii_replaced}
-
-
-def content_id(action: str, messages: Sequence[tuple[int, str | None]]) -> str:
-    """The stable example id: a hash of the action and the released content (global ranks and scrubbed texts).
-
-    It is derived from what the dataset shows, so it leaks nothing more; it is the
-    same in every partition; ranks are unique per message, so ids are unique.
-    """
-    h = hashlib.sha256(b"blueprint-id-v1\x00")
-    h.update(orjson.dumps([action, [[r, t] for r, t in messages]]))
-    return h.hexdigest()[:32]
 
 
 def _ranks(times: pa.Array, uris: pa.Array, groups: np.ndarray | None = None) -> np.ndarray:
@@ -182,7 +171,7 @@ def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber, report: E
         ident = thread_identity(uris[a:b], action, times[i])
         for j in range(a, b):
             user_ids[j] = pseudonym(secret, dids[j], ident)
-        ex_id = content_id(action, list(zip(ranks[a:b].tolist(), text_list[a:b])))
+        ex_id = content_id(action, list(zip(ranks[a:b].tolist(), text_list[a:b])), secret)
         ids.append(ex_id)
         targets.append(text_list[b - 1])
     if len(set(ids)) != len(ids):  # pragma: no cover - ranks are unique per message
@@ -218,11 +207,35 @@ def _with_cluster_ranks(rows: pa.Table, cid: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.ListArray.from_arrays(offsets, struct)])
 
 
+def hide_labels(table: pa.Table) -> pa.Table:
+    """Rows without their labels: the last message's text and actions null, ``action`` -1, no ``target_text``."""
+    thread = table["thread"].combine_chunks()
+    offsets = thread.offsets.to_numpy()
+    msgs = thread.flatten()
+    last = np.zeros(len(msgs), dtype=bool)
+    last[offsets[1:] - 1] = True
+    hidden = pa.array(last)
+    text = pc.if_else(hidden, pa.scalar(None, pa.string()), msgs.field("text"))
+    actions = msgs.field("actions")
+    actions = pa.StructArray.from_arrays([actions.field(a) for a in ACTIONS], names=list(ACTIONS),
+                                         mask=pa.array(last | ~actions.is_valid().to_numpy(zero_copy_only=False)))
+    struct = pa.StructArray.from_arrays([msgs.field("user_id"), text, msgs.field("relative_integer_time"), actions],
+                                        names=["user_id", "text", "relative_integer_time", "actions"])
+    out = table.set_column(table.schema.get_field_index("thread"), "thread",
+                           pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), struct))
+    out = out.set_column(out.schema.get_field_index("action"), "action",
+                         pa.array(np.full(out.num_rows, -1, dtype=np.int64)))
+    return out.set_column(out.schema.get_field_index("target_text"), "target_text",
+                          pa.nulls(out.num_rows, pa.string()))
+
+
 def _write_config(table: pa.Table, out: Path, name: str, splits: np.ndarray, schema: pa.Schema,
-                  shard_rows: int) -> dict[str, int]:
+                  shard_rows: int, hold_out: bool = False) -> dict[str, int]:
     counts = {}
     for split in SPLITS:
         part = table.filter(pa.array(splits == split))
+        if hold_out and split == "test":
+            part = hide_labels(part)
         counts[split] = part.num_rows
         n_shards = max(1, -(-part.num_rows // shard_rows))
         d = out / "data" / name
@@ -237,12 +250,15 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
            card_context: Mapping[str, Any] | None = None,
            user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0,
-           remove_dids: Sequence[str] = ()) -> ExportReport:
+           remove_dids: Sequence[str] = (), labels_path: str | os.PathLike[str] | None = None) -> ExportReport:
     """Write the dataset directory. ``partitions[k][did]`` is the cluster of user ``did`` in partition k.
 
     Threads whose last author is in ``remove_dids`` are dropped; those users' messages in
     other threads read ``<REMOVED>``. With ``user_vectors`` (DIDs and their embeddings), the cluster report goes to
-    ``reports/`` inside the directory and the card links it. The directory is built
+    ``reports/`` inside the directory and the card links it. With ``labels_path``, the
+    ``test`` split is released without its labels (the last message's text and actions,
+    ``action`` = -1, ``target_text``), which go to that file, outside the directory, for
+    a leaderboard with hidden labels. The directory is built
     in a temporary sibling and renamed into place, so a failed export never leaves a
     half-written dataset.
     """
@@ -251,6 +267,11 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
     cfg = config or ExportConfig()
     out_dir = Path(out_dir)
     report = ExportReport()
+    if labels_path is not None:
+        labels_path = Path(labels_path)
+        if out_dir.resolve() == labels_path.resolve().parent or out_dir.resolve() in labels_path.resolve().parents:
+            raise BadInputError("the labels file must be outside the dataset directory", path=labels_path,
+                                field="--hold-out-labels")
     if not partitions:
         raise BadInputError("no partitions to export", field="partitions")
     if threads.num_rows == 0:
@@ -290,13 +311,15 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
             part = body if cfg.time_mode == "global" else body.set_column(
                 body.schema.get_field_index("thread"), "thread", _with_cluster_ranks(body, cid))
             full = part.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
-            configs[config_name(k)] = _write_config(full, tmp, config_name(k), splits, schema, cfg.shard_rows)
+            hold = labels_path is not None
+            configs[config_name(k)] = _write_config(full, tmp, config_name(k), splits, schema, cfg.shard_rows, hold)
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
             if k <= cfg.per_cluster_max_k:
                 for c in range(k):
                     mask = cid == c
                     configs[config_name(k, c)] = _write_config(
-                        full.filter(pa.array(mask)), tmp, config_name(k, c), splits[mask], schema, cfg.shard_rows)
+                        full.filter(pa.array(mask)), tmp, config_name(k, c), splits[mask], schema, cfg.shard_rows,
+                        hold)
         report.configs = configs
         report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(body["action"].to_numpy(), minlength=13))}
         reports_written = []
@@ -321,9 +344,12 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
             "removal": {"dids_listed": len(removed), "threads_dropped": n_removed,
                         "messages_replaced": report.removed_messages},
             "time_mode": cfg.time_mode,
+            "test_labels_hidden": labels_path is not None,
             "pii_replaced": report.pii_replaced,
             "cluster_reports": [f"reports/clusters_{k}.json" for k in reports_written],
         }
+        if labels_path is not None:
+            _write_labels(labels_path, body, splits, thread_clusters)
         write_json(tmp / MANIFEST, manifest)
         (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")
         if out_dir.exists():
@@ -333,6 +359,19 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+def _write_labels(path: Path, body: pa.Table, splits: np.ndarray, thread_clusters: Mapping[int, np.ndarray]) -> None:
+    """The hidden test labels: id, action, target text, and the cluster in every partition."""
+    from blueprint._io import write_jsonl
+
+    test = np.flatnonzero(splits == "test")
+    ids = body["id"].to_pylist()
+    actions = body["action"].to_numpy()
+    texts = body["target_text"].to_pylist()
+    write_jsonl(path, ({"id": ids[i], "action": ACTIONS[actions[i]], "text": texts[i],
+                        "clusters": {config_name(k): int(c[i]) for k, c in sorted(thread_clusters.items())}}
+                       for i in test))
 
 
 def _users_per_cluster(labels: Mapping[str, int]) -> dict[int, int]:

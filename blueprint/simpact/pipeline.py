@@ -70,6 +70,7 @@ class BuildConfig:
     pii_region: str = "CA"
     title: str = "BluePrint"
     remove_dids: tuple[str, ...] = ()  # removal requests: their threads go, their words elsewhere read <REMOVED>
+    hold_out_labels: str | None = None  # a file outside the dataset: the test split is released without labels
 
 
 @dataclass
@@ -165,7 +166,7 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     reports["cluster"], _ = stage.run("cluster", fp, lambda d: _cluster_stage(work / "embed", d, cfg.cluster))
     seconds["cluster"] = time.perf_counter() - t
 
-    fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title, removal,
+    fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title, removal, cfg.hold_out_labels,
                       hashlib.sha256(secret).hexdigest(), str(out_dir.resolve()))
     t = time.perf_counter()
     reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
@@ -263,7 +264,7 @@ def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig) ->
     report = export(threads, partitions, out_dir, secret=secret, config=cfg.export,
                     scrubber=Scrubber(region=cfg.pii_region), card_context=context,
                     user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
-                    remove_dids=cfg.remove_dids)
+                    remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels)
     return report.to_dict()
 
 
