@@ -132,6 +132,13 @@ def _build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--name", default=None, help="model name on the leaderboard (default: the file's stem)")
     sc.add_argument("--labels", type=Path, default=None,
                     help="the hidden test labels written by build --hold-out-labels")
+    sc.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for intervals (default 200)")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--model", default="default", help="embedding model for the text metrics and BERTScore")
+    sc.add_argument("--no-bertscore", action="store_true", help="skip BERTScore")
+    sc.add_argument("--rare", default=None, help="comma-separated rare actions (default: the seven rarest kinds)")
+    sc.add_argument("--rare-from-train", action="store_true",
+                    help="rare actions are those under 5%% of the config's train split")
 
     lb = sub.add_parser("leaderboard", help="render results files as a leaderboard page")
     lb.add_argument("results_dir", type=Path)
@@ -246,11 +253,24 @@ def _cmd_score(a: argparse.Namespace) -> None:
     from blueprint._io import write_json
     from blueprint.leaderboard.score import score
 
-    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name, labels=a.labels)
+    from blueprint.data import read_split
+    from blueprint.metrics.suite import DEFAULT_RARE, ScoreConfig, rare_actions_from
+
+    rare = DEFAULT_RARE
+    if a.rare_from_train:
+        train = read_split(a.dataset, a.config, "train", columns=["action"])["action"].to_pylist()
+        rare = rare_actions_from(train)
+    elif a.rare:
+        rare = tuple(x.strip() for x in a.rare.split(",") if x.strip())
+    try:
+        cfg = ScoreConfig(bootstrap=a.bootstrap, seed=a.seed, model=a.model, bertscore=not a.no_bertscore, rare=rare)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name, labels=a.labels, score_config=cfg)
     write_json(a.out, res)
     r = res["results"]
-    print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, "
-          f"cluster accuracy {r['cluster_accuracy']:.4f}, cluster macro-F1 {r['cluster_macro_f1']:.4f}")
+    print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, rare macro-F1 "
+          f"{r['rare_macro_f1']:.4f}, cluster macro-F1 {r['cluster_macro_f1']:.4f}, action JS {r['action_js']:.4f}")
 
 
 def _cmd_leaderboard(a: argparse.Namespace) -> None:

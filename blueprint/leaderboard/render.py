@@ -8,9 +8,10 @@ from pathlib import Path
 
 from blueprint._io import atomic_open, read_json
 from blueprint.errors import BadInputError
-from blueprint.leaderboard.score import HEADLINE
+from blueprint.leaderboard.score import LEADERBOARD
+from blueprint.metrics.registry import get_metric
 
-COLUMNS = ("model", "dataset config", "split", "n", *HEADLINE)
+COLUMNS = ("model", "dataset config", "split", "n", *LEADERBOARD)
 
 
 def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
@@ -23,7 +24,7 @@ def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
         res = read_json(f)
         if not isinstance(res, dict) or "results" not in res or "config" not in res:
             raise BadInputError("not a BluePrint results file (no 'results' or 'config')", path=f)
-        missing = [m for m in HEADLINE if m not in res["results"]]
+        missing = [m for m in LEADERBOARD if m not in res["results"]]
         if missing:
             raise BadInputError(f"results lack {missing}", path=f, field="results")
         rows.append(res)
@@ -33,15 +34,30 @@ def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
     return rows
 
 
+def _number(r: dict, m: str) -> str:
+    v = r["results"][m]
+    if v is None or v != v:  # nan: not measurable for this submission
+        return "n/a"
+    ci = r.get("ci", {}).get(m)
+    return f"{v:.4f} ±{(ci[1] - ci[0]) / 2:.4f}" if ci and ci[0] == ci[0] else f"{v:.4f}"
+
+
 def _cells(r: dict) -> list[str]:
     return [r["model_name"], r["config"]["dataset_config"], r["config"]["split"],
-            str(r["n-samples"]["evaluated"]), *(f"{r['results'][m]:.4f}" for m in HEADLINE)]
+            str(r["n-samples"]["evaluated"]), *(_number(r, m) for m in LEADERBOARD)]
+
+
+def _direction(m: str) -> str:
+    if m == "distinguishability":
+        return "0.5 is best"
+    return "higher is better" if get_metric(m).higher_is_better else "lower is better"
 
 
 def markdown(rows: list[dict]) -> str:
     lines = ["# BluePrint leaderboard", "",
              "Next-action prediction. Ranked by macro-F1 (the mean of per-action F1, not accuracy). "
-             "`cluster_*` is the mean over persona clusters. Higher is better for every column.", "",
+             "`cluster_*` is the mean over persona clusters; ± is half the 95% bootstrap interval.", "",
+             "Directions: " + "; ".join(f"`{m}` {_direction(m)}" for m in LEADERBOARD) + ".", "",
              "| rank | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for i, r in enumerate(rows, start=1):
         lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
@@ -59,7 +75,8 @@ def html_page(rows: list[dict]) -> str:
         "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}td:nth-child(2),th:nth-child(2)"
         "{text-align:left}</style></head><body><h1>BluePrint leaderboard</h1>"
         "<p>Next-action prediction, ranked by macro-F1. <code>cluster_*</code> is the mean over persona "
-        "clusters. Higher is better for every column.</p>"
+        "clusters; ± is half the 95% bootstrap interval. "
+        + html.escape("; ".join(f"{m}: {_direction(m)}" for m in LEADERBOARD)) + ".</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n")
 
 

@@ -19,11 +19,12 @@ from blueprint.errors import BadInputError
 from blueprint.actions import ACTIONS
 from blueprint.data import read_split
 from blueprint.leaderboard.submission import raise_if_invalid, read_predictions, validate
-from blueprint.metrics.action import action_scores
+from blueprint.metrics.suite import ScoreConfig, score_all
 
-RESULTS_VERSION = 1
-HEADLINE = ("accuracy", "macro_f1", "cluster_accuracy", "cluster_macro_f1")
-HIGHER_IS_BETTER = {name: True for name in HEADLINE}
+RESULTS_VERSION = 2
+# The columns of the leaderboard, in order; every results file has them all (nan where not measurable).
+LEADERBOARD = ("macro_f1", "accuracy", "rare_macro_f1", "cluster_macro_f1", "bertscore_f1", "rougeL",
+               "embedding_js", "action_js", "distinguishability")
 
 
 def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "test",
@@ -82,26 +83,31 @@ def _git_hash() -> str | None:
 
 def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
           split: str = "test", *, model_name: str | None = None,
-          labels: str | os.PathLike[str] | None = None) -> dict:
-    """Validate, then score; return the results dict."""
+          labels: str | os.PathLike[str] | None = None, score_config: ScoreConfig | None = None) -> dict:
+    """Validate, then score every metric with bootstrap intervals; return the results dict."""
+    cfg = score_config or ScoreConfig()
     refs = references(dataset_dir, config, split, labels)
     preds = read_predictions(pred_path)
     raise_if_invalid(preds, validate(preds, refs["ids"]))
     by_id = preds.by_id
-    predicted = [by_id[i]["action"] for i in refs["ids"]]
-    scores = action_scores(refs["actions"], predicted, refs["clusters"])
+    scored = score_all(refs["actions"], [by_id[i]["action"] for i in refs["ids"]], refs["texts"],
+                       [by_id[i]["text"] for i in refs["ids"]], refs["clusters"], cfg)
     ids_digest = hashlib.sha256("\n".join(sorted(refs["ids"])).encode()).hexdigest()[:16]
     return {
         "model_name": model_name or Path(pred_path).stem,
-        "results": {k: scores[k] for k in HEADLINE},
-        "higher_is_better": HIGHER_IS_BETTER,
-        "per_action": scores["per_action"],
-        "per_cluster": scores["per_cluster"],
-        "confusion_matrix": {"labels": list(ACTIONS), "matrix": scores["confusion_matrix"]},
+        "results": scored["results"],
+        "ci": scored["ci"],
+        "higher_is_better": scored["higher_is_better"],
+        "per_action": scored["per_action"],
+        "per_cluster": scored["per_cluster"],
+        "confusion_matrix": scored["confusion_matrix"],
+        "similarity_matrix": scored["similarity_matrix"],
+        "diagonality_chance": scored["diagonality_chance"],
         "versions": {"blueprint": __version__, "results": RESULTS_VERSION},
-        "n-samples": {"evaluated": len(refs["ids"])},
+        "n-samples": {"evaluated": len(refs["ids"]), "text_rows": scored["n"]["text_rows"]},
         "config": {"dataset": Path(dataset_dir).name, "dataset_config": config, "split": split,
-                   "split_ids_sha256": ids_digest, "predictions": Path(pred_path).name},
+                   "split_ids_sha256": ids_digest, "predictions": Path(pred_path).name,
+                   "score": scored["score_config"]},
         "git_hash": _git_hash(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

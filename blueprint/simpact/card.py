@@ -52,8 +52,12 @@ def yaml_header(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
         if name == default:
             entry["default"] = True
         configs.append(entry)
-        # features only: split sizes live in blueprint_manifest.json, as datasets wants byte counts here too
-        infos.append({"config_name": name, "features": info})
+        # Typed features for the partition configs only: the per-cluster configs share them and carry the
+        # same features in their Parquet metadata. Repeating them for every persona would make the card
+        # thousands of YAML lines, which datasets parses (in pure Python) on every load.
+        # Split sizes live in blueprint_manifest.json: datasets wants byte counts in dataset_info too.
+        if name.endswith("_clusters"):
+            infos.append({"config_name": name, "features": info})
     header = {
         "license": context.get("license", "other"),
         "language": ["en"],

@@ -1,0 +1,91 @@
+"""Distributional fidelity: does a model act, and write, like the population it imitates?
+
+- ``action_js``: Jensen-Shannon divergence (log2) between the predicted and the real
+  distributions over the 13 actions;
+- ``diagonality``: over a cluster x model matrix of similarities, 1 - off-diagonal / total.
+  Here the models are the predictions made for each cluster's rows, and the similarity
+  of real cluster c and model m is 1 - action_js(real actions of c, predictions for m).
+  A model per persona that imitates its own persona best scores high; chance is 1/k;
+- ``distinguishability``: a classifier two-sample test. A logistic regression learns to
+  tell generated text embeddings from real ones; its cross-validated accuracy is the
+  score. 0.5 means the model's texts cannot be told apart from real ones (the automated
+  analogue of the paper's human study, where people picked the real post 56.0% of the
+  time against the best fine-tuned model and 71.9% against the base model).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from blueprint.metrics.action import N_ACTIONS
+from blueprint.metrics.text import js_divergence
+
+
+def action_distribution(actions: np.ndarray) -> np.ndarray:
+    return np.bincount(np.asarray(actions, dtype=np.int64), minlength=N_ACTIONS).astype(np.float64)
+
+
+def action_js(reference_idx: np.ndarray, prediction_idx: np.ndarray) -> float:
+    """JS divergence (log2) between the real and the predicted action distributions."""
+    return js_divergence(action_distribution(reference_idx), action_distribution(prediction_idx))
+
+
+def diagonality(matrix: np.ndarray) -> float:
+    """1 - (sum of off-diagonal entries) / (sum of all entries), for a square non-negative matrix."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"the matrix must be square, got shape {m.shape}")
+    total = m.sum()
+    return float(np.trace(m) / total) if total > 0 else float("nan")
+
+
+def action_similarity_matrix(reference_idx: np.ndarray, prediction_idx: np.ndarray,
+                             clusters: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """M[c, m] = 1 - action_js(real actions of cluster c, predicted actions for cluster m's rows)."""
+    ids = sorted(set(np.asarray(clusters).tolist()))
+    real = {c: action_distribution(reference_idx[clusters == c]) for c in ids}
+    pred = {c: action_distribution(prediction_idx[clusters == c]) for c in ids}
+    m = np.array([[1.0 - js_divergence(real[c], pred[d]) for d in ids] for c in ids])
+    return m, ids
+
+
+def distinguishability(real: np.ndarray, generated: np.ndarray, *, folds: int = 5, seed: int = 0,
+                       return_correct: bool = False):
+    """Cross-validated accuracy of a classifier separating generated from real embeddings.
+
+    Classes are balanced by subsampling the larger set. Returns nan when either set has
+    fewer than ``folds`` rows. With ``return_correct``, also the per-row out-of-fold
+    correctness, from which a bootstrap interval is cheap.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    real = np.asarray(real, dtype=np.float64)
+    generated = np.asarray(generated, dtype=np.float64)
+    n = min(len(real), len(generated))
+    if n < folds:
+        return (float("nan"), np.zeros(0, dtype=bool)) if return_correct else float("nan")
+    rng = np.random.default_rng(seed)
+    r = real[rng.choice(len(real), n, replace=False)] if len(real) > n else real
+    g = generated[rng.choice(len(generated), n, replace=False)] if len(generated) > n else generated
+    x = np.vstack([r, g])
+    y = np.r_[np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)]
+    clf = LogisticRegression(max_iter=2000, C=1.0)
+    pred = cross_val_predict(clf, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    correct = pred == y
+    acc = float(correct.mean())
+    return (acc, correct) if return_correct else acc
+
+
+def check_same_length(**named: Sequence) -> int:
+    """The common length of the named sequences; a ValueError naming the odd one otherwise."""
+    lengths = {k: len(v) for k, v in named.items() if v is not None}
+    if not lengths:
+        raise ValueError("nothing to score")
+    first = next(iter(lengths))
+    for k, n in lengths.items():
+        if n != lengths[first]:
+            raise ValueError(f"{k} has {n} items but {first} has {lengths[first]}")
+    return lengths[first]

@@ -1,0 +1,67 @@
+"""The registry of headline metrics: each name with its direction and family.
+
+Lookups fail loudly: an unknown name gives the closest names and the full list.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    higher_is_better: bool
+    family: str  # action, text or distribution
+    description: str
+
+
+_REGISTRY: dict[str, MetricInfo] = {}
+
+
+def register_metric(name: str, *, higher_is_better: bool, family: str, description: str) -> MetricInfo:
+    if name in _REGISTRY:
+        raise ValueError(f"metric {name!r} is registered twice")
+    info = MetricInfo(name, higher_is_better, family, description)
+    _REGISTRY[name] = info
+    return info
+
+
+def get_metric(name: str) -> MetricInfo:
+    """The metric called ``name`` (``cluster_<name>`` gives the same metric, averaged over clusters)."""
+    base = name[len("cluster_"):] if name.startswith("cluster_") else name
+    if base not in _REGISTRY:
+        close = difflib.get_close_matches(base, _REGISTRY, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise KeyError(f"Unknown metric {name!r}.{hint} Available: {sorted(_REGISTRY)}")
+    return _REGISTRY[base]
+
+
+def metric_names(family: str | None = None) -> list[str]:
+    return [n for n, m in _REGISTRY.items() if family is None or m.family == family]
+
+
+def higher_is_better(names) -> dict[str, bool]:
+    return {n: get_metric(n).higher_is_better for n in names}
+
+
+for _name, _hib, _fam, _desc in [
+    ("accuracy", True, "action", "share of rows whose predicted action is the reference action"),
+    ("macro_f1", True, "action", "unweighted mean of per-action F1 over the actions present"),
+    ("rare_macro_f1", True, "action", "macro-F1 over the rare actions only"),
+    ("avg_cosine", True, "text", "cosine of the mean generated and mean real text embeddings"),
+    ("max_cosine", True, "text", "best cosine of any generated text to any real text"),
+    ("mean_max_cosine", True, "text", "mean over generated texts of their best cosine to a real text"),
+    ("embedding_js", False, "text", "JS divergence (log2) of within-set pairwise cosine-distance histograms"),
+    ("tfidf_jaccard", True, "text", "Jaccard overlap of the top-100 TF-IDF terms of generated and real texts"),
+    ("rouge1", True, "text", "ROUGE-1 F1 between each generated text and its reference (rouge-score)"),
+    ("rouge2", True, "text", "ROUGE-2 F1 between each generated text and its reference (rouge-score)"),
+    ("rougeL", True, "text", "ROUGE-L F1 between each generated text and its reference (rouge-score)"),
+    ("bertscore_f1", True, "text", "BERTScore F1 between each generated text and its reference (bert-score)"),
+    ("action_js", False, "distribution", "JS divergence (log2) of predicted and real action distributions"),
+    ("diagonality", True, "distribution", "1 - off-diagonal / total of the cluster x model similarity matrix"),
+    ("distinguishability", False, "distribution",
+     "cross-validated accuracy of a classifier telling generated from real text embeddings; 0.5 is ideal"),
+]:
+    register_metric(_name, higher_is_better=_hib, family=_fam, description=_desc)

@@ -1,0 +1,410 @@
+"""Scoring predictions against references: every metric, per cluster and pooled, with bootstrap intervals.
+
+Each family has one function that validates its inputs once and returns a flat dict:
+a bare name is the population level (the pooled data), ``cluster_<name>`` the mean over
+clusters, and ``per_cluster`` the table of per-cluster values. :func:`score_all` runs the
+three families and adds a confidence interval to every headline number.
+
+Intervals come from a stratified bootstrap over rows (each cluster keeps its size),
+with ``bootstrap`` resamples and a ``seed``. Two shortcuts keep it affordable, and both
+are stated in the results: resamples of the text-set metrics draw at most
+``bootstrap_max_rows`` rows (pairwise distances cost n squared), and the interval of
+distinguishability resamples the out-of-fold correctness of one cross-validation rather
+than refitting the classifier.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
+from blueprint.metrics import distribution as dist
+from blueprint.metrics import text as tm
+from blueprint.metrics.action import N_ACTIONS, _confusion, _macro, _prf, to_indices
+from blueprint.metrics.registry import higher_is_better
+
+DEFAULT_RARE: tuple[str, ...] = ("post_update", "post_delete", "unlike", "unrepost", "unfollow", "block", "unblock")
+"""The rare actions by default: each is under 2% of actions in the paper's data and in the synthetic corpus."""
+
+
+def rare_actions_from(train_actions: Sequence[str | int], max_share: float = 0.05) -> tuple[str, ...]:
+    """The actions that make up less than ``max_share`` of a training split."""
+    idx = to_indices(train_actions, "train_actions")
+    share = np.bincount(idx, minlength=N_ACTIONS) / len(idx)
+    return tuple(a for a, s in zip(ACTIONS, share) if s < max_share)
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Everything that changes a score. Recorded in every results file."""
+
+    bootstrap: int = 200
+    seed: int = 0
+    confidence: float = 0.95
+    rare: tuple[str, ...] = DEFAULT_RARE
+    model: str = "default"
+    max_length: int = 128
+    bertscore: bool = True
+    bertscore_model: str | None = None  # None: the same model as the embeddings
+    rouge_stemmer: bool = False
+    workers: int | None = None
+    cache_dir: str | None = "default"
+    folds: int = 5
+    bootstrap_max_rows: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be 0 or more, got {self.bootstrap}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, got {self.confidence}")
+        unknown = [a for a in self.rare if a not in ACTION_INDEX]
+        if unknown:
+            raise ValueError(f"rare holds unknown actions {unknown}; expected some of {list(ACTIONS)}")
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _clusters(clusters: Sequence[int] | None, n: int) -> np.ndarray:
+    if clusters is None:
+        return np.zeros(n, dtype=np.int64)
+    c = np.asarray(clusters)
+    if c.ndim != 1 or len(c) != n:
+        raise ValueError(f"clusters has {len(c)} items but references has {n}")
+    if c.dtype.kind not in "iu":
+        raise ValueError(f"clusters must be integers, got {c.dtype}")
+    return c.astype(np.int64)
+
+
+def _mean(values) -> float:
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _levels(per_cluster: dict[int, dict[str, float]], population: dict[str, float]) -> dict:
+    out = dict(population)
+    names = [k for k in population if isinstance(population[k], float)]
+    for name in names:
+        out[f"cluster_{name}"] = _mean(pc[name] for pc in per_cluster.values() if name in pc)
+    out["per_cluster"] = per_cluster
+    return out
+
+
+def resample(clusters: np.ndarray, rng: np.random.Generator, max_rows: int | None = None) -> np.ndarray:
+    """Row indices drawn with replacement inside each cluster (each keeps its share), at most ``max_rows``."""
+    n = len(clusters)
+    scale = 1.0 if max_rows is None or n <= max_rows else max_rows / n
+    parts = []
+    for c in np.unique(clusters):
+        rows = np.flatnonzero(clusters == c)
+        parts.append(rng.choice(rows, size=max(1, int(round(len(rows) * scale))), replace=True))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def bootstrap_ci(stat: Callable[[np.ndarray], dict[str, float]], clusters: np.ndarray, *, resamples: int,
+                 seed: int, confidence: float, max_rows: int | None = None) -> dict[str, list[float]]:
+    """Percentile intervals of each number ``stat`` returns, over stratified resamples of the rows."""
+    if resamples <= 0 or not len(clusters):
+        return {}
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = defaultdict(list)
+    for _ in range(resamples):
+        for name, value in stat(resample(clusters, rng, max_rows)).items():
+            draws[name].append(value)
+    lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
+    out = {}
+    for name, vals in draws.items():
+        arr = np.asarray(vals, dtype=np.float64)
+        arr = arr[~np.isnan(arr)]
+        out[name] = [float(np.percentile(arr, lo)), float(np.percentile(arr, hi))] if len(arr) else [float("nan")] * 2
+    return out
+
+
+# --- actions -------------------------------------------------------------------------------------------------
+
+
+def _action_numbers(t: np.ndarray, p: np.ndarray, rare: Sequence[str]) -> dict[str, float]:
+    cm = _confusion(t, p)
+    rare_idx = [ACTION_INDEX[a] for a in rare]
+    present = [i for i in rare_idx if cm[i].sum() + cm[:, i].sum() > 0]
+    _, _, f1, _ = _prf(cm)
+    return {"accuracy": float(np.mean(t == p)) if len(t) else float("nan"),
+            "macro_f1": _macro(cm, None),
+            "rare_macro_f1": float(f1[present].mean()) if present else float("nan")}
+
+
+def score_actions(references, predictions, clusters: Sequence[int] | None = None, *,
+                  rare: Sequence[str] = DEFAULT_RARE, bootstrap: int = 0, seed: int = 0,
+                  confidence: float = 0.95) -> dict:
+    """Accuracy, macro-F1 and rare-action macro-F1 (pooled and per cluster), per-action P/R/F1, confusion matrix.
+
+    ``rare_macro_f1`` averages F1 over the rare actions that occur in the references or
+    the predictions; it is nan when none does.
+    """
+    t = to_indices(references, "references")
+    p = to_indices(predictions, "predictions")
+    if len(t) != len(p):
+        raise ValueError(f"predictions has {len(p)} items but references has {len(t)}")
+    c = _clusters(clusters, len(t))
+    cm = _confusion(t, p)
+    precision, recall, f1, support = _prf(cm)
+    population = _action_numbers(t, p, rare)
+    per_cluster = {int(k): {**_action_numbers(t[c == k], p[c == k], rare), "n": int((c == k).sum())}
+                   for k in np.unique(c)}
+    out = _levels(per_cluster, population)
+    out["per_action"] = {a: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])} for i, a in enumerate(ACTIONS)}
+    out["confusion_matrix"] = cm.tolist()
+    out["rare_actions"] = list(rare)
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        res = _action_numbers(t[idx], p[idx], rare)
+        cc = c[idx]
+        for name in list(res):
+            res[f"cluster_{name}"] = _mean(_action_numbers(t[idx][cc == k], p[idx][cc == k], rare)[name]
+                                           for k in np.unique(cc))
+        return res
+
+    out["ci"] = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence)
+    return out
+
+
+# --- texts ---------------------------------------------------------------------------------------------------
+
+
+class TextEmbedder:
+    """Sentence vectors through the build's encoder and its on-disk cache (references are embedded once)."""
+
+    def __init__(self, model: str = "default", *, max_length: int = 128, cache_dir: str | None = "default") -> None:
+        from blueprint.simpact.embed import EmbeddingCache, Encoder, default_cache_dir
+
+        self.encoder = Encoder(model, max_length=max_length)
+        self.cache = None if cache_dir is None else EmbeddingCache(
+            default_cache_dir() if cache_dir == "default" else cache_dir, self.encoder.fingerprint)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def __call__(self, texts: Sequence[str], *, cache: bool = True) -> np.ndarray:
+        from blueprint.simpact.embed import embed_texts
+
+        vectors, counts = embed_texts(list(texts), self.encoder, self.cache if cache else None)
+        for k, v in counts.items():
+            self.counts[k] += v
+        return vectors
+
+
+def _text_set_numbers(r_emb: np.ndarray, g_emb: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+    """Set metrics on the given rows (indices into both embedding arrays, repeats allowed).
+
+    Embedding JS uses the distinct rows only: a row drawn twice by the bootstrap would
+    add distance-0 pairs that are not in the data.
+    """
+    if not len(rows):
+        return {k: float("nan") for k in ("avg_cosine", "max_cosine", "mean_max_cosine", "embedding_js")}
+    mx, mean_mx = tm.max_cosine(r_emb[rows], g_emb[rows])
+    distinct = np.unique(rows)
+    return {"avg_cosine": tm.avg_cosine(r_emb[rows], g_emb[rows]), "max_cosine": mx,
+            "mean_max_cosine": mean_mx, "embedding_js": tm.embedding_js(r_emb[distinct], g_emb[distinct])}
+
+
+def score_texts(references: Sequence[str | None], predictions: Sequence[str | None],
+                clusters: Sequence[int] | None = None, *, embedder: TextEmbedder | None = None,
+                bert_scorer=None, rouge_stemmer: bool = False, workers: int | None = None,
+                bootstrap: int = 0, seed: int = 0, confidence: float = 0.95, max_rows: int = 2000,
+                return_embeddings: bool = False) -> dict:
+    """Stylistic fidelity of generated texts, on the rows whose reference has a text.
+
+    A missing prediction text counts as the empty string. Without a ``bert_scorer`` the
+    BERTScore entry is left out. ``return_embeddings`` adds ``_embeddings``: (rows,
+    reference vectors, prediction vectors), so that nothing is embedded twice.
+    """
+    n = len(references)
+    if len(predictions) != n:
+        raise ValueError(f"predictions has {len(predictions)} items but references has {n}")
+    if n == 0:
+        raise ValueError("references is empty")
+    c_all = _clusters(clusters, n)
+    keep = np.array([isinstance(r, str) and bool(r) for r in references])
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise ValueError("no reference has a text: text metrics need rows whose action carries text")
+    refs = [references[i] for i in rows]
+    gens = [predictions[i] or "" for i in rows]
+    c = c_all[rows]
+    embedder = embedder or TextEmbedder()
+    r_emb = embedder(refs, cache=True)
+    g_emb = embedder(gens, cache=False)
+    pairs = tm.rouge(gens, refs, use_stemmer=rouge_stemmer, workers=workers)
+    bert = bert_scorer.score(gens, refs)[2] if bert_scorer is not None else None
+    counts = tm.TermCounts(refs + gens)
+    m = len(refs)
+    clusters_present = np.unique(c)
+
+    def numbers(idx: np.ndarray) -> tuple[dict, dict]:
+        cc = c[idx]
+        groups = [idx[cc == k] for k in clusters_present if (cc == k).any()]
+        j_pop, j_per = tm.tfidf_jaccard(counts, groups, [g + m for g in groups])
+        pop = {**_text_set_numbers(r_emb, g_emb, idx), "tfidf_jaccard": j_pop}
+        for j, name in enumerate(tm.ROUGE_TYPES):
+            pop[name] = float(pairs[idx, j].mean())
+        if bert is not None:
+            pop["bertscore_f1"] = float(bert[idx].mean())
+        per = {}
+        for k, g, jac in zip([k for k in clusters_present if (cc == k).any()], groups, j_per):
+            row = {**_text_set_numbers(r_emb, g_emb, g), "tfidf_jaccard": jac, "n": int(len(g))}
+            for j, name in enumerate(tm.ROUGE_TYPES):
+                row[name] = float(pairs[g, j].mean())
+            if bert is not None:
+                row["bertscore_f1"] = float(bert[g].mean())
+            per[int(k)] = row
+        return pop, per
+
+    pop, per = numbers(np.arange(m))
+    out = _levels(per, pop)
+    out["n_text_rows"] = int(m)
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        p, pc_ = numbers(idx)
+        res = {k: v for k, v in p.items()}
+        for name in p:
+            res[f"cluster_{name}"] = _mean(row[name] for row in pc_.values())
+        return res
+
+    out["ci"] = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence, max_rows=max_rows)
+    if return_embeddings:
+        out["_embeddings"] = (rows, r_emb, g_emb)
+    return out
+
+
+# --- distribution --------------------------------------------------------------------------------------------
+
+
+def score_distribution(references, predictions, clusters: Sequence[int] | None = None, *,
+                       reference_embeddings: np.ndarray | None = None,
+                       prediction_embeddings: np.ndarray | None = None, embedding_clusters: np.ndarray | None = None,
+                       folds: int = 5, seed: int = 0, bootstrap: int = 0, confidence: float = 0.95) -> dict:
+    """Action JS divergence and diagonality from actions; distinguishability from text embeddings."""
+    t = to_indices(references, "references")
+    p = to_indices(predictions, "predictions")
+    if len(t) != len(p):
+        raise ValueError(f"predictions has {len(p)} items but references has {len(t)}")
+    c = _clusters(clusters, len(t))
+    ids = np.unique(c)
+    matrix, _ = dist.action_similarity_matrix(t, p, c)
+    population = {"action_js": dist.action_js(t, p), "diagonality": dist.diagonality(matrix)}
+    per_cluster = {int(k): {"action_js": dist.action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
+    correct = None
+    per_correct: dict[int, np.ndarray] = {}
+    if reference_embeddings is not None and prediction_embeddings is not None:
+        ec = np.zeros(len(reference_embeddings), dtype=np.int64) if embedding_clusters is None else embedding_clusters
+        acc, correct = dist.distinguishability(reference_embeddings, prediction_embeddings, folds=folds, seed=seed,
+                                               return_correct=True)
+        population["distinguishability"] = acc
+        for k in ids:
+            m = ec == k
+            a, corr = dist.distinguishability(reference_embeddings[m], prediction_embeddings[m], folds=folds,
+                                              seed=seed, return_correct=True)
+            per_cluster[int(k)]["distinguishability"] = a
+            per_correct[int(k)] = corr
+    else:  # no texts to tell apart: the number exists, and says it could not be measured
+        population["distinguishability"] = float("nan")
+    out = _levels(per_cluster, population)
+    out["cluster_diagonality"] = population["diagonality"]  # one matrix over all clusters: the same number
+    out["diagonality_chance"] = 1.0 / len(ids)
+    out["similarity_matrix"] = {"clusters": [int(k) for k in ids], "matrix": matrix.tolist()}
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        tt, pp, cc = t[idx], p[idx], c[idx]
+        res = {"action_js": dist.action_js(tt, pp)}
+        res["cluster_action_js"] = _mean(dist.action_js(tt[cc == k], pp[cc == k]) for k in np.unique(cc))
+        res["diagonality"] = res["cluster_diagonality"] = dist.diagonality(dist.action_similarity_matrix(tt, pp, cc)[0])
+        return res
+
+    ci = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence)
+    if correct is not None and bootstrap > 0 and len(correct):
+        rng = np.random.default_rng(seed)
+        draws = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(bootstrap)]
+        cl = [np.nanmean([corr[rng.integers(0, len(corr), len(corr))].mean() if len(corr) else np.nan
+                          for corr in per_correct.values()]) for _ in range(bootstrap)]
+        lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
+        ci["distinguishability"] = [float(np.percentile(draws, lo)), float(np.percentile(draws, hi))]
+        cl = np.asarray(cl)[~np.isnan(cl)]
+        if len(cl):
+            ci["cluster_distinguishability"] = [float(np.percentile(cl, lo)), float(np.percentile(cl, hi))]
+    out["ci"] = ci
+    return out
+
+
+# --- everything ----------------------------------------------------------------------------------------------
+
+
+HEADLINE = ("accuracy", "macro_f1", "rare_macro_f1", "avg_cosine", "max_cosine", "mean_max_cosine", "embedding_js",
+            "tfidf_jaccard", "rouge1", "rouge2", "rougeL", "bertscore_f1", "action_js", "diagonality",
+            "distinguishability")
+
+
+def score_all(reference_actions, predicted_actions, reference_texts, predicted_texts,
+              clusters: Sequence[int] | None = None, config: ScoreConfig | None = None) -> dict:
+    """Every metric: ``results`` (population and ``cluster_*``), ``ci``, ``per_cluster``, ``per_action`` and more."""
+    cfg = config or ScoreConfig()
+    n = len(reference_actions)
+    for name, seq in (("predicted_actions", predicted_actions), ("reference_texts", reference_texts),
+                      ("predicted_texts", predicted_texts)):
+        if len(seq) != n:
+            raise ValueError(f"{name} has {len(seq)} items but reference_actions has {n}")
+    actions = score_actions(reference_actions, predicted_actions, clusters, rare=cfg.rare, bootstrap=cfg.bootstrap,
+                            seed=cfg.seed, confidence=cfg.confidence)
+    c = _clusters(clusters, n)
+    ref_idx = to_indices(reference_actions, "reference_actions")
+    has_text = np.array([ACTIONS[a] in TEXT_ACTIONS for a in ref_idx]) & np.array(
+        [isinstance(x, str) and bool(x) for x in reference_texts])
+    texts = None
+    emb = (None, None, None)
+    if has_text.any():
+        embedder = TextEmbedder(cfg.model, max_length=cfg.max_length, cache_dir=cfg.cache_dir)
+        scorer = None
+        if cfg.bertscore:
+            from blueprint.metrics.bertscore import BertScorer
+            from blueprint.simpact.embed import default_cache_dir
+
+            cache = None if cfg.cache_dir is None else (
+                default_cache_dir().parent / "bertscore" if cfg.cache_dir == "default" else os.path.join(cfg.cache_dir, "bertscore"))
+            scorer = BertScorer(cfg.bertscore_model or cfg.model, cache_dir=cache)
+        refs = [r if h else None for r, h in zip(reference_texts, has_text)]
+        texts = score_texts(refs, list(predicted_texts), c, embedder=embedder, bert_scorer=scorer,
+                            rouge_stemmer=cfg.rouge_stemmer, workers=cfg.workers, bootstrap=cfg.bootstrap,
+                            seed=cfg.seed, confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
+                            return_embeddings=True)
+        emb = texts.pop("_embeddings")
+    rows, r_emb, g_emb = emb
+    distribution = score_distribution(reference_actions, predicted_actions, c, reference_embeddings=r_emb,
+                                      prediction_embeddings=g_emb,
+                                      embedding_clusters=None if rows is None else c[rows], folds=cfg.folds,
+                                      seed=cfg.seed, bootstrap=cfg.bootstrap, confidence=cfg.confidence)
+    results, ci, per_cluster = {}, {}, defaultdict(dict)
+    for fam in (actions, texts, distribution):
+        if fam is None:
+            continue
+        for k, v in fam.items():
+            if isinstance(v, float) and (k in HEADLINE or k.removeprefix("cluster_") in HEADLINE):
+                results[k] = v
+        ci.update(fam.get("ci", {}))
+        for cid, row in fam["per_cluster"].items():
+            per_cluster[cid].update({k: v for k, v in row.items() if k != "n"})
+            per_cluster[cid].setdefault("n", row.get("n"))
+    return {
+        "results": results,
+        "ci": ci,
+        "higher_is_better": higher_is_better(results),
+        "per_cluster": {int(k): v for k, v in sorted(per_cluster.items())},
+        "per_action": actions["per_action"],
+        "confusion_matrix": {"labels": list(ACTIONS), "matrix": actions["confusion_matrix"]},
+        "similarity_matrix": distribution["similarity_matrix"],
+        "diagonality_chance": distribution["diagonality_chance"],
+        "n": {"rows": n, "text_rows": 0 if texts is None else texts["n_text_rows"]},
+        "score_config": asdict(cfg),
+    }

@@ -1,0 +1,232 @@
+"""Stylistic fidelity: how close generated texts are to real ones.
+
+Set metrics compare a set of generated texts with a set of real ones (per cluster, or
+pooled), from their embeddings (L2-normalised rows):
+
+- ``avg_cosine``: cos(mean(real), mean(generated));
+- ``max_cosine``: for each generated text its best cosine to any real text, then the max;
+  ``mean_max_cosine`` is the mean of those bests;
+- ``embedding_js``: pairwise cosine distances within the real set and within the
+  generated set; histograms over ``linspace(0, 2, 50)``, normalised; bins empty in both
+  dropped; Jensen-Shannon divergence with log2. scipy's ``jensenshannon`` returns the
+  square root of this number;
+- ``tfidf_jaccard``: one document per (cluster, source); TF-IDF with ``min_df=2`` and
+  ``max_df=0.95``; Jaccard of the top-100 terms of the real and generated documents.
+
+Pair metrics compare each generated text with the real text of the same row:
+ROUGE-1/2/L F1 through ``rouge-score`` and BERTScore F1 through ``bert-score``
+(:mod:`blueprint.metrics.bertscore`).
+rouge-score's tokenizer keeps only ASCII letters and digits: non-Latin text and emoji
+score 0.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+BINS = np.linspace(0.0, 2.0, 50)
+TOP_TERMS = 100
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n == 0, 1.0, n)
+
+
+def avg_cosine(real: np.ndarray, generated: np.ndarray) -> float:
+    """Cosine of the two sets' mean embeddings."""
+    a, b = np.asarray(real, np.float64).mean(0), np.asarray(generated, np.float64).mean(0)
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / denom) if denom > 0 else 0.0
+
+
+def best_cosines(real: np.ndarray, generated: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """For each generated text, its highest cosine to any real text (in chunks: memory stays bounded)."""
+    r, g = _unit(real), _unit(generated)
+    out = np.empty(len(g))
+    for s in range(0, len(g), chunk):
+        out[s : s + chunk] = (g[s : s + chunk] @ r.T).max(1)
+    return out
+
+
+def max_cosine(real: np.ndarray, generated: np.ndarray) -> tuple[float, float]:
+    """(max of the per-text best cosines, mean of them)."""
+    best = best_cosines(real, generated)
+    return float(best.max()), float(best.mean())
+
+
+def distance_histogram(x: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Counts of the pairwise cosine distances (i < j) within ``x`` over :data:`BINS`, block by block."""
+    u = _unit(x)
+    n = len(u)
+    counts = np.zeros(len(BINS) - 1, dtype=np.int64)
+    upper = np.triu(np.ones((chunk, chunk), dtype=bool), k=1)
+    for a in range(0, n, chunk):
+        for b in range(a, n, chunk):
+            block = 1.0 - u[a : a + chunk] @ u[b : b + chunk].T
+            vals = block[upper[: block.shape[0], : block.shape[1]]] if a == b else block.ravel()
+            counts += np.histogram(np.clip(vals, 0.0, 2.0), bins=BINS)[0]
+    return counts
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence with log2, between two histograms or distributions (normalised here)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    keep = (p + q) > 0
+    p, q = p[keep], q[keep]
+    if p.sum() == 0 or q.sum() == 0:
+        return float("nan")
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+
+
+def embedding_js(real: np.ndarray, generated: np.ndarray) -> float:
+    """JS divergence of the within-set pairwise distance histograms; nan with fewer than 2 texts a side."""
+    if len(real) < 2 or len(generated) < 2:
+        return float("nan")
+    return js_divergence(distance_histogram(real), distance_histogram(generated))
+
+
+# --- TF-IDF Jaccard -------------------------------------------------------------------------------------
+
+
+class TermCounts:
+    """Term counts of every text, once: documents of any grouping are sums of rows.
+
+    TF-IDF is then computed exactly as scikit-learn's ``TfidfVectorizer`` would on the
+    concatenated documents (default tokenizer and lower-casing, smooth idf, l2 norm),
+    which makes bootstrap resamples cheap: no text is tokenized twice.
+    """
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.vectorizer = CountVectorizer()
+        try:
+            self.counts = self.vectorizer.fit_transform([t or "" for t in texts]).tocsr().astype(np.float64)
+            self.vocab = np.asarray(self.vectorizer.get_feature_names_out())
+        except ValueError:  # no token at all
+            self.counts = sp.csr_matrix((len(texts), 0))
+            self.vocab = np.array([], dtype=object)
+
+    def documents(self, groups: Sequence[np.ndarray]) -> sp.csr_matrix:
+        """One document per group of row indices (repeats count again: bootstrap samples)."""
+        rows, cols, vals = [], [], []
+        for d, idx in enumerate(groups):
+            w = np.bincount(np.asarray(idx, dtype=np.int64), minlength=self.counts.shape[0]).astype(np.float64)
+            doc = sp.csr_matrix(w) @ self.counts
+            rows.append(np.full(doc.nnz, d))
+            cols.append(doc.indices)
+            vals.append(doc.data)
+        shape = (len(groups), self.counts.shape[1])
+        if not rows:
+            return sp.csr_matrix(shape)
+        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+
+
+def tfidf_top_terms(docs: sp.csr_matrix, vocab: np.ndarray, *, min_df: float = 2, max_df: float = 0.95,
+                    top: int = TOP_TERMS) -> list[set[str]]:
+    """The top TF-IDF terms of each document, as ``TfidfVectorizer(min_df, max_df)`` ranks them.
+
+    Ties are broken by the term, alphabetically, so the result is deterministic.
+    """
+    n_docs = docs.shape[0]
+    df = np.asarray((docs > 0).sum(0)).ravel()
+    lo = min_df if isinstance(min_df, int) or min_df >= 1 else min_df * n_docs
+    hi = max_df * n_docs if isinstance(max_df, float) and max_df <= 1.0 else max_df
+    keep = (df >= lo) & (df <= hi)
+    if not keep.any():
+        return [set() for _ in range(n_docs)]
+    tf = docs[:, keep]
+    idf = np.log((1 + n_docs) / (1 + df[keep])) + 1.0
+    w = tf.multiply(idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(w.multiply(w).sum(1)).ravel())
+    names = vocab[keep]
+    out = []
+    for d in range(n_docs):
+        row = w.getrow(d)
+        if row.nnz == 0:
+            out.append(set())
+            continue
+        vals = row.data / (norms[d] or 1.0)
+        order = np.lexsort((names[row.indices], -vals))[:top]
+        out.append(set(names[row.indices[order]].tolist()))
+    return out
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def tfidf_jaccard(counts: TermCounts, real_groups: Sequence[np.ndarray],
+                  generated_groups: Sequence[np.ndarray]) -> tuple[float, list[float]]:
+    """Jaccard of top TF-IDF terms: per group (cluster), and pooled over the groups.
+
+    One document per (group, source), as in the paper. With a single group the two
+    documents share every common term, which ``max_df=0.95`` would remove; then all
+    terms are kept (``min_df=1``, ``max_df=1.0``). Pooled top terms are the highest
+    summed weights over a source's documents.
+    """
+    k = len(real_groups)
+    docs = counts.documents(list(real_groups) + list(generated_groups))
+    if k == 1:
+        tops = tfidf_top_terms(docs, counts.vocab, min_df=1, max_df=1.0)
+        j = jaccard(tops[0], tops[1])
+        return j, [j]
+    tops = tfidf_top_terms(docs, counts.vocab)
+    per = [jaccard(tops[c], tops[k + c]) for c in range(k)]
+    pooled_docs = counts.documents([np.concatenate(real_groups), np.concatenate(generated_groups)])
+    pooled = tfidf_top_terms(pooled_docs, counts.vocab, min_df=1, max_df=1.0)
+    return jaccard(pooled[0], pooled[1]), per
+
+
+# --- ROUGE and BERTScore ---------------------------------------------------------------------------------
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+
+def _rouge_chunk(args: tuple[list[str], list[str], bool]) -> np.ndarray:
+    from rouge_score import rouge_scorer
+
+    preds, refs, stem = args
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=stem)
+    out = np.empty((len(preds), len(ROUGE_TYPES)))
+    for i, (p, r) in enumerate(zip(preds, refs)):
+        s = scorer.score(r, p)  # rouge-score takes (target, prediction)
+        out[i] = [s[t].fmeasure for t in ROUGE_TYPES]
+    return out
+
+
+def rouge(predictions: Sequence[str], references: Sequence[str], *, use_stemmer: bool = False,
+          workers: int | None = None, chunk: int = 2000) -> np.ndarray:
+    """Per-pair ROUGE-1, ROUGE-2 and ROUGE-L F1 from rouge-score, shape (n, 3).
+
+    Large inputs are split across worker processes (default: one per CPU); the values are
+    rouge-score's own, pair by pair.
+    """
+    n = len(predictions)
+    workers = workers or os.cpu_count() or 1
+    preds = [p or "" for p in predictions]
+    refs = [r or "" for r in references]
+    if workers == 1 or n < 2 * chunk:
+        return _rouge_chunk((preds, refs, use_stemmer)) if n else np.zeros((0, 3))
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    parts = [(preds[s : s + chunk], refs[s : s + chunk], use_stemmer) for s in range(0, n, chunk)]
+    with cf.ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=mp.get_context("spawn")) as pool:
+        return np.concatenate(list(pool.map(_rouge_chunk, parts)))

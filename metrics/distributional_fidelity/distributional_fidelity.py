@@ -1,0 +1,80 @@
+"""distributional_fidelity: does a model act and write like its population (a thin wrapper over blueprint.metrics)."""
+
+import datasets
+import evaluate
+import numpy as np
+
+from blueprint.metrics.suite import TextEmbedder
+from blueprint.metrics.suite import score_distribution
+
+_CITATION = """\
+@article{blueprint2025,
+  title   = {BluePrint: A Social Media User Dataset for LLM Persona Evaluation and Training},
+  journal = {arXiv preprint arXiv:2510.02343},
+  year    = {2025}
+}
+"""
+
+_DESCRIPTION = """\
+action_js: Jensen-Shannon divergence (log2) between the predicted and the real distributions of the 13
+actions (0 is a perfect match). diagonality: over the cluster x model matrix of similarities (1 - action
+JS between real cluster c and the predictions made for cluster m's rows), 1 - off-diagonal / total; chance
+is 1/k. distinguishability: the cross-validated accuracy of a logistic regression that tells generated
+text embeddings from real ones; 0.5 means they cannot be told apart (the automated analogue of the
+paper's human study). With `clusters`, per-cluster values and their means (`cluster_<name>`).
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): predicted actions.
+    references (`list` of `str`): real actions.
+    clusters (`list` of `int`, optional): the persona cluster of each row.
+    prediction_texts (`list` of `str`, optional): generated texts, for distinguishability.
+    reference_texts (`list` of `str`, optional): real texts (same length); rows where either is missing
+        are left out of distinguishability.
+    model (`str`, optional): embedding model for the texts ("default": the packaged all-MiniLM-L6-v2).
+    folds (`int`, optional): cross-validation folds (default 5).
+    seed (`int`, optional): seed of the folds and the bootstrap.
+    bootstrap (`int`, optional): bootstrap resamples for confidence intervals (0: none).
+Returns:
+    action_js, diagonality, distinguishability (`float`; distinguishability only with texts), their
+    cluster_ means, diagonality_chance, per_cluster (`dict`), ci (`dict`).
+Examples:
+    >>> import evaluate
+    >>> metric = evaluate.load("metrics/distributional_fidelity")
+    >>> out = metric.compute(predictions=["like", "post", "like", "reply"],
+    ...                      references=["like", "post", "like", "reply"], clusters=[0, 0, 1, 1])
+    >>> out["action_js"], out["diagonality"] > out["diagonality_chance"]
+    (0.0, True)
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class DistributionalFidelity(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({"predictions": datasets.Value("string"),
+                                        "references": datasets.Value("string")}),
+            reference_urls=["https://arxiv.org/abs/2510.02343"],
+        )
+
+    def _compute(self, predictions, references, clusters=None, prediction_texts=None, reference_texts=None,
+                 model="default", folds=5, seed=0, bootstrap=0):
+        r_emb = g_emb = rows = None
+        if (prediction_texts is None) != (reference_texts is None):
+            raise ValueError("give both prediction_texts and reference_texts, or neither")
+        if prediction_texts is not None:
+            if len(prediction_texts) != len(references) or len(reference_texts) != len(references):
+                raise ValueError("prediction_texts and reference_texts must have one item per reference")
+            rows = np.array([i for i, (g, r) in enumerate(zip(prediction_texts, reference_texts)) if g and r])
+            embed = TextEmbedder(model, cache_dir=None)
+            r_emb = embed([reference_texts[i] for i in rows])
+            g_emb = embed([prediction_texts[i] for i in rows])
+        cl = None if clusters is None else np.asarray(clusters)
+        return score_distribution(references, predictions, clusters, reference_embeddings=r_emb,
+                                  prediction_embeddings=g_emb,
+                                  embedding_clusters=None if cl is None or rows is None else cl[rows],
+                                  folds=folds, seed=seed, bootstrap=bootstrap)
