@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
@@ -41,6 +42,33 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     """Open a temporary file beside ``path`` for writing; rename it onto ``path`` on success."""
     with atomic_path(path) as tmp, open(tmp, mode) as fh:
         yield fh
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` whole.
+
+    A failure removes the temporary folder and leaves ``path`` as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def file_hash(path: str | os.PathLike[str], hasher) -> str:
+    """The hex digest of a file's bytes with a hashlib-like object (``hashlib.sha256()``, ``xxhash.xxh3_128()``)."""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from blueprint._io import file_hash
 from blueprint.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,7 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_hash(path, hashlib.sha256())
 
 
 @dataclass(frozen=True)

@@ -16,23 +16,19 @@ pseudonyms. Nothing raw reaches the directory: no DID, no absolute time.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from blueprint._io import write_json
+from blueprint._io import atomic_dir, write_json, write_jsonl
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
 from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, content_id, features, split_of
 from blueprint.errors import BadInputError
@@ -164,7 +160,6 @@ def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber, report: E
     text_list = texts.to_pylist()
     user_ids: list[str] = [""] * n_msgs
     ids: list[str] = []
-    splits: list[str] = []
     targets: list[str | None] = []
     for i, action in enumerate(actions):
         a, b = offsets[i], offsets[i + 1]
@@ -298,9 +293,7 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
     actor = rows["did"].to_pylist()
     body = rows.drop_columns(["did"])
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         configs: dict[str, dict[str, int]] = {}
         cluster_sizes: dict[str, dict[int, int]] = {}
         thread_clusters: dict[int, np.ndarray] = {}
@@ -352,19 +345,11 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
             _write_labels(labels_path, body, splits, thread_clusters)
         write_json(tmp / MANIFEST, manifest)
         (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report
 
 
 def _write_labels(path: Path, body: pa.Table, splits: np.ndarray, thread_clusters: Mapping[int, np.ndarray]) -> None:
     """The hidden test labels: id, action, target text, and the cluster in every partition."""
-    from blueprint._io import write_jsonl
-
     test = np.flatnonzero(splits == "test")
     ids = body["id"].to_pylist()
     actions = body["action"].to_numpy()

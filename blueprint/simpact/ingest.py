@@ -21,7 +21,6 @@ from __future__ import annotations
 import gc
 from concurrent.futures import ThreadPoolExecutor
 import gzip
-import hashlib
 import io
 import logging
 import os
@@ -40,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from blueprint._io import atomic_path, read_json, write_json
+from blueprint._io import atomic_path, file_hash, read_json, write_json
 from blueprint.actions import BLOCK, COLLECTIONS, FOLLOW, LIKE, POST, REPOST, classify
 from blueprint.errors import BadInputError
 
@@ -687,11 +686,7 @@ def open_lines(path: Path) -> IO[bytes]:
 def file_digest(path: Path) -> str:
     """xxh3-128 of a file's bytes, the identity of an input in the stage manifest: a change
     detector for resuming, several times faster than sha256 on the gigabytes of a firehose."""
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_hash(path, xxhash.xxh3_128())
 
 
 # --- the stage ------------------------------------------------------------------

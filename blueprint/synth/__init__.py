@@ -26,8 +26,6 @@ import hashlib
 import logging
 import math
 import random
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from blueprint._io import write_json, write_jsonl
+from blueprint._io import atomic_dir, write_json, write_jsonl
 from blueprint.actions import ACTIONS, BLOCK, FOLLOW, LIKE, POST, REPOST
 from blueprint.errors import BadInputError
 from blueprint.synth import pii as pii_gen
@@ -629,9 +627,7 @@ def synthesize(out_dir: str | Path, config: SynthConfig | None = None, *, force:
     lines = _shuffle_locally(world)
     crng = random.Random(cfg.seed ^ 0x5EED)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         files, pii_rows, corrupt_rows, line_count = _write_lines(tmp, lines, cfg, crng, world)
         users_rows = [{"did": u.did, "handle": u.handle, "persona": world.personas[u.persona].name}
                       for u in world.users]
@@ -650,12 +646,6 @@ def synthesize(out_dir: str | Path, config: SynthConfig | None = None, *, force:
         write_jsonl(meta / "users.jsonl", users_rows)
         write_json(meta / "synth.json", {"config": asdict(cfg), "format_version": FORMAT_VERSION,
                                          "files": files, "counts": counts})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("synth: %d lines in %d files, %d users", line_count, len(files), len(users_rows))
     return SynthResult(out_dir, files, counts)
 

@@ -1,19 +1,11 @@
 """distributional_fidelity: does a model act and write like its population (a thin wrapper over blueprint.metrics)."""
 
-import datasets
 import evaluate
 import numpy as np
 
+from blueprint.metrics.evaluate_support import metric_info
 from blueprint.metrics.suite import TextEmbedder
 from blueprint.metrics.suite import score_distribution
-
-_CITATION = """\
-@article{blueprint2025,
-  title   = {BluePrint: A Social Media User Dataset for LLM Persona Evaluation and Training},
-  journal = {arXiv preprint arXiv:2510.02343},
-  year    = {2025}
-}
-"""
 
 _DESCRIPTION = """\
 action_js: Jensen-Shannon divergence (log2) between the predicted and the real distributions of the 13
@@ -52,14 +44,7 @@ Examples:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class DistributionalFidelity(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),
-            reference_urls=["https://arxiv.org/abs/2510.02343"],
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references, clusters=None, prediction_texts=None, reference_texts=None,
                  model="default", folds=5, seed=0, bootstrap=0):

@@ -1,18 +1,10 @@
 """next_action_accuracy: accuracy and macro-F1 of predicted next actions (a thin wrapper over blueprint.metrics)."""
 
-import datasets
 import evaluate
 
+from blueprint.metrics.evaluate_support import metric_info
 from blueprint.metrics.suite import DEFAULT_RARE
 from blueprint.metrics.suite import score_actions
-
-_CITATION = """\
-@article{blueprint2025,
-  title   = {BluePrint: A Social Media User Dataset for LLM Persona Evaluation and Training},
-  journal = {arXiv preprint arXiv:2510.02343},
-  year    = {2025}
-}
-"""
 
 _DESCRIPTION = """\
 Scores predicted next actions (one of the 13 BluePrint actions: post, reply, quote, post_update,
@@ -53,14 +45,7 @@ Examples:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class NextActionAccuracy(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),
-            reference_urls=["https://arxiv.org/abs/2510.02343"],
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references, clusters=None, rare_actions=None, bootstrap=0, seed=0):
         return score_actions(references, predictions, clusters,

@@ -1,19 +1,11 @@
 """stylistic_fidelity: how close generated posts are to real ones (a thin wrapper over blueprint.metrics)."""
 
-import datasets
 import evaluate
 
+from blueprint.metrics.evaluate_support import metric_info
 from blueprint.metrics.bertscore import BertScorer
 from blueprint.metrics.suite import TextEmbedder
 from blueprint.metrics.suite import score_texts
-
-_CITATION = """\
-@article{blueprint2025,
-  title   = {BluePrint: A Social Media User Dataset for LLM Persona Evaluation and Training},
-  journal = {arXiv preprint arXiv:2510.02343},
-  year    = {2025}
-}
-"""
 
 _DESCRIPTION = """\
 Compares generated texts with real ones on the rows whose reference has a text. Set metrics, from
@@ -54,14 +46,7 @@ Examples:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class StylisticFidelity(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}),
-            reference_urls=["https://arxiv.org/abs/2510.02343"],
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references, clusters=None, model="default", bertscore=True, cache_dir=None,
                  bootstrap=0, seed=0):
