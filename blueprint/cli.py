@@ -172,8 +172,10 @@ def _cmd_demo(a: argparse.Namespace) -> None:
         name = f"{k}_clusters"
         counts = m["configs"][name]
         print(f"    {name}: " + ", ".join(f"{s} {counts[s]}" for s in ("train", "validation", "test")))
-    print(f"  results      {r.results}  (majority: accuracy {r.scores['accuracy']:.4f}, "
-          f"macro-F1 {r.scores['macro_f1']:.4f})")
+    print(f"  results      {r.results}/")
+    for name, sc in r.scores.items():
+        print(f"    {name}: accuracy {sc['accuracy']:.4f}, macro-F1 {sc['macro_f1']:.4f}, "
+              f"action JS {sc['action_js']:.4f}")
     print(f"  leaderboard  {r.leaderboard['markdown']}  and  {r.leaderboard['html']}")
 
 

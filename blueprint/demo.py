@@ -1,7 +1,7 @@
 """``blueprint demo``: the whole product on a synthetic corpus, from raw records to a leaderboard row.
 
-synth -> build (ingest, threads, embed, cluster, privacy, export) -> majority baseline
--> validate and score -> results JSON -> leaderboard.
+synth -> build (ingest, threads, embed, cluster, privacy, export) -> the majority and
+per-persona majority baselines -> validate and score -> results JSON -> leaderboard.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from blueprint.baselines import run_baseline
 from blueprint.data import config_name
 from blueprint.leaderboard.render import render
 from blueprint.leaderboard.score import score
+from blueprint.metrics.suite import ScoreConfig
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.export import read_manifest
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
@@ -24,15 +25,17 @@ from blueprint.synth import SynthConfig, synthesize
 
 log = logging.getLogger(__name__)
 
+BASELINES = ("majority", "cluster_majority")
+
 
 @dataclass
 class DemoResult:
     out_dir: Path
     dataset_dir: Path
-    results: Path
+    results: Path  # the folder of results files
     leaderboard: dict[str, Path]
     manifest: dict
-    scores: dict
+    scores: dict[str, dict]  # baseline -> its headline numbers
     seconds: float
 
 
@@ -52,15 +55,19 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
                       title="BluePrint demo (synthetic)")
     build([raw], dataset, cfg, work_dir=work, resume=resume, progress=progress)
     config = config_name(max(partitions))
-    preds = out / "predictions" / "majority.jsonl"
-    log.info("[3/6] baseline: majority on %s/test -> %s", config, preds)
-    run_baseline("majority", dataset, config, "test", preds)
-    log.info("[4/6] score: accuracy and macro-F1, per cluster too")
-    result = score(preds, dataset, config, "test", model_name="majority")
-    results = out / "results" / "majority.json"
-    log.info("[5/6] results -> %s", results)
-    write_json(results, result)
+    scores = {}
+    for name in BASELINES:
+        preds = out / "predictions" / f"{name}.jsonl"
+        log.info("[3/6] baseline: %s on %s/test -> %s", name, config, preds)
+        run_baseline(name, dataset, config, "test", preds)
+        log.info("[4/6] score %s: actions, texts and distributions, per cluster, with bootstrap intervals", name)
+        result = score(preds, dataset, config, "test", model_name=name,
+                       score_config=ScoreConfig(model=model, seed=seed))
+        results = out / "results" / f"{name}.json"
+        log.info("[5/6] results -> %s", results)
+        write_json(results, result)
+        scores[name] = result["results"]
     log.info("[6/6] leaderboard -> %s", out / "leaderboard")
     board = render(out / "results", out / "leaderboard")
-    return DemoResult(out, dataset, results, board, read_manifest(dataset), result["results"],
+    return DemoResult(out, dataset, out / "results", board, read_manifest(dataset), scores,
                       time.perf_counter() - t0)

@@ -60,7 +60,10 @@ def test_results_match_scikit_learn(demo):
     # the majority baseline's macro-F1 is far below its accuracy: F1 is not accuracy here
     assert result["results"]["macro_f1"] < result["results"]["accuracy"]
     board = (demo / "leaderboard" / "leaderboard.md").read_text()
-    assert "| 1 | majority | 5_clusters | test |" in board
+    assert "| majority | 5_clusters | test |" in board and "| cluster_majority | 5_clusters | test |" in board
+    per = orjson.loads((demo / "results" / "cluster_majority.json").read_bytes())
+    assert per["results"]["macro_f1"] >= result["results"]["macro_f1"]  # knowing the persona helps
+    assert set(per["ci"]) >= {"accuracy", "macro_f1", "action_js", "cluster_macro_f1"}
     assert (demo / "leaderboard" / "index.html").is_file()
 
 

@@ -52,7 +52,7 @@ def get(name: str) -> Baseline:
 
 
 def _load_all() -> None:
-    from blueprint.baselines import majority  # noqa: F401  (registers itself)
+    from blueprint.baselines import cluster_majority, majority  # noqa: F401  (each registers itself)
 
 
 def run_baseline(name: str, dataset_dir, config: str, split: str, out) -> int:
