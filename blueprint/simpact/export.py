@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -97,17 +97,67 @@ def _ranks(times: pa.Array, uris: pa.Array, groups: np.ndarray | None = None) ->
     return t.join(uniq, keys=["g", "t", "u"]).sort_by("i")["rank"].to_numpy()
 
 
-def _scrub_column(texts: pa.Array, scrubber: Scrubber, counts: Counter) -> pa.Array:
-    """Scrub each distinct text once and map the results back."""
-    uniq = pc.unique(texts).drop_null()
-    scrubbed = []
-    for t in uniq.to_pylist():
-        spans = scrubber.spans(t)
-        for s in spans:
-            counts[s.type] += 1
-        scrubbed.append(replace_spans(t, spans) if spans else t)
-    idx = pc.index_in(texts, value_set=uniq)
-    return pa.array(scrubbed, pa.string()).take(idx)
+class _ScrubCache:
+    """Scrubbed texts by text, so a post that is context in many threads is scrubbed once (bounded memory)."""
+
+    def __init__(self, scrubber: Scrubber, counts: Counter, limit: int = 100_000) -> None:
+        self.scrubber, self.counts, self.limit = scrubber, counts, limit
+        self.done: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        hit = self.done.get(text)
+        if hit is None:
+            spans = self.scrubber.spans(text)
+            hit = (replace_spans(text, spans) if spans else text, tuple(s.type for s in spans))
+            if len(self.done) >= self.limit:
+                self.done.clear()
+            self.done[text] = hit
+        for kind in hit[1]:
+            self.counts[kind] += 1
+        return hit[0]
+
+
+def _message_columns(threads: pa.Table | Path) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """Every message's time and record URI, in thread order, read without the texts."""
+    if isinstance(threads, pa.Table):
+        msgs = threads["messages"]
+    else:
+        leaves = ["messages.list.element.time_us", "messages.list.element.uri"]
+        msgs = pq.ParquetFile(threads).read(columns=leaves)["messages"]
+    flat = [c.flatten() for c in msgs.chunks]
+    return (pa.chunked_array([f.field("time_us") for f in flat], pa.int64()),
+            pa.chunked_array([f.field("uri") for f in flat], pa.string()))
+
+
+def _global_ranks(times: pa.ChunkedArray, uris: pa.ChunkedArray) -> np.ndarray:
+    """Rank of each message in time order over distinct (time, record URI) pairs, ties by URI.
+
+    URIs become integer codes that keep their sort order (a sorted dictionary), so the
+    ranking is two numpy sorts rather than a join of strings.
+    """
+    if not len(times):
+        return np.zeros(0, dtype=np.int64)
+    enc = pc.dictionary_encode(uris.combine_chunks())
+    order_of_dict = pc.sort_indices(enc.dictionary).to_numpy()
+    code_of_dict = np.empty(len(order_of_dict), dtype=np.int64)
+    code_of_dict[order_of_dict] = np.arange(len(order_of_dict))
+    codes = code_of_dict[enc.indices.to_numpy(zero_copy_only=False)]
+    t = times.to_numpy()
+    order = np.lexsort((codes, t))
+    ts, cs = t[order], codes[order]
+    new = np.r_[True, (ts[1:] != ts[:-1]) | (cs[1:] != cs[:-1])]
+    ranks = np.empty(len(t), dtype=np.int64)
+    ranks[order] = np.cumsum(new) - 1
+    return ranks
+
+
+def _batches(threads: pa.Table | Path, size: int) -> Iterator[pa.RecordBatch]:
+    if isinstance(threads, pa.Table):
+        yield from threads.to_batches(max_chunksize=size)
+    else:
+        yield from pq.ParquetFile(threads).iter_batches(batch_size=size)
 
 
 def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
@@ -121,71 +171,111 @@ def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
 REMOVED = "<REMOVED>"
 
 
-def prepare_rows(threads: pa.Table, secret: bytes, scrubber: Scrubber, report: ExportReport,
-                 removed: frozenset[str] = frozenset()) -> pa.Table:
+def prepare_rows(threads: pa.Table | str | os.PathLike[str], secret: bytes, scrubber: Scrubber,
+                 report: ExportReport, removed: frozenset[str] = frozenset(), keep_times: bool = False,
+                 clustered: frozenset[str] | None = None) -> pa.Table:
     """Apply the privacy transforms to every thread; return rows without ``cluster_id``.
 
-    Extra columns, dropped before writing: ``did`` (the actor, to join clusters and
-    removals) and ``_times``/``_uris`` (per message, to rank time inside clusters).
+    Threads whose actor asked to be removed, or (with ``clustered``) has no persona,
+    are dropped batch by batch and counted in ``report.dropped``; ranks and ids are
+    computed over every thread first, so dropping some changes nothing for the others.
+
+    ``threads`` is the threads table or its Parquet file; a file is read a batch at a
+    time, so memory holds the output and one batch, not the input too. Extra columns,
+    dropped before writing: ``did`` (the actor, to join clusters and removals) and, with
+    ``keep_times``, ``_times``/``_uris`` (per message, to rank time inside clusters).
     Messages by users in ``removed`` have their text replaced by ``<REMOVED>``.
     """
+    source = threads if isinstance(threads, pa.Table) else Path(threads)
+    ranks = _global_ranks(*_message_columns(source))
+    pii_counts: Counter = Counter()
+    scrub = _ScrubCache(scrubber, pii_counts)
+    clustered_sorted = sorted(clustered) if clustered is not None else []
+    parts = []
+    pos = 0
+    for batch in _batches(source, _BATCH):
+        n = int(pc.sum(pc.list_value_length(batch.column("messages"))).as_py() or 0)
+        part = _prepare_batch(pa.Table.from_batches([batch]), ranks[pos : pos + n], secret, scrub, report,
+                              removed, keep_times)
+        pos += n
+        gone = pc.is_in(part["did"], value_set=pa.array(sorted(removed), pa.string()))
+        keep = pc.invert(gone)
+        n_gone = int(pc.sum(gone).as_py() or 0)
+        if n_gone:
+            report.dropped["removal_request"] += n_gone
+        if clustered is not None:
+            has = pc.is_in(part["did"], value_set=pa.array(clustered_sorted, pa.string()))
+            lost = int(pc.sum(pc.and_(keep, pc.invert(has))).as_py() or 0)
+            if lost:
+                report.dropped["actor_without_persona"] += lost
+            keep = pc.and_(keep, has)
+        parts.append(part if n_gone == 0 and pc.all(keep).as_py() else part.filter(keep))
+    report.pii_replaced = dict(sorted(pii_counts.items()))
+    if not parts:
+        raise BadInputError("no threads to export", field="threads")
+    rows = pa.concat_tables(parts)
+    if pc.count_distinct(rows["id"]).as_py() != rows.num_rows:  # pragma: no cover - ranks are unique per message
+        raise RuntimeError("example ids are not unique")
+    return rows
+
+
+def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _ScrubCache, report: ExportReport,
+                   removed: frozenset[str], keep_times: bool) -> pa.Table:
     msgs = threads["messages"].combine_chunks()
-    offsets = msgs.offsets.to_numpy()
+    offsets = msgs.offsets.to_numpy() - msgs.offsets[0].as_py()
     flat = msgs.flatten()
     n_msgs = len(flat)
-    ranks = _ranks(flat.field("time_us"), flat.field("uri"))
-    pii_counts: Counter = Counter()
-    texts = _scrub_column(flat.field("text"), scrubber, pii_counts)
-    report.pii_replaced = dict(sorted(pii_counts.items()))
-    if removed:
-        gone = pc.is_in(flat.field("did"), value_set=pa.array(sorted(removed), pa.string()))
-        gone = pc.and_(gone, pc.is_valid(texts))
-        report.removed_messages = int(pc.sum(gone).as_py() or 0)
-        texts = pc.if_else(gone, pa.scalar(REMOVED, pa.string()), texts)
-
     actions = threads["action"].to_pylist()
     action_idx_thread = np.array([ACTION_INDEX[a] for a in actions], dtype=np.int64)
-    lengths = np.diff(offsets)
-    thread_of_msg = np.repeat(np.arange(len(actions)), lengths)
+    thread_of_msg = np.repeat(np.arange(len(actions)), np.diff(offsets))
     last = np.zeros(n_msgs, dtype=bool)
     last[offsets[1:] - 1] = True
     # the last message carries text only for text actions (a like's message has none)
     text_action = np.array([a in TEXT_ACTIONS for a in actions])
     keep_text = ~last | text_action[thread_of_msg]
-    texts = pc.if_else(pa.array(keep_text), texts, pa.scalar(None, pa.string()))
-
     dids = flat.field("did").to_pylist()
     uris = flat.field("uri").to_pylist()
+    raw_texts = flat.field("text").to_pylist()
+    text_list: list[str | None] = []
+    for j, t in enumerate(raw_texts):
+        if not keep_text[j] or t is None:
+            text_list.append(None)
+        elif dids[j] in removed:
+            report.removed_messages += 1
+            text_list.append(REMOVED)
+        else:
+            text_list.append(scrub(t))
+    rank_list = ranks.tolist()
     times = threads["time_us"].to_pylist()
-    text_list = texts.to_pylist()
     user_ids: list[str] = [""] * n_msgs
     ids: list[str] = []
     targets: list[str | None] = []
     for i, action in enumerate(actions):
-        a, b = offsets[i], offsets[i + 1]
+        a, b = int(offsets[i]), int(offsets[i + 1])
         ident = thread_identity(uris[a:b], action, times[i])
         for j in range(a, b):
             user_ids[j] = pseudonym(secret, dids[j], ident)
-        ex_id = content_id(action, list(zip(ranks[a:b].tolist(), text_list[a:b])), secret)
-        ids.append(ex_id)
+        ids.append(content_id(action, list(zip(rank_list[a:b], text_list[a:b])), secret))
         targets.append(text_list[b - 1])
-    if len(set(ids)) != len(ids):  # pragma: no cover - ranks are unique per message
-        raise RuntimeError("example ids are not unique")
-
     message_struct = pa.StructArray.from_arrays(
-        [pa.array(user_ids, pa.string()), texts, pa.array(ranks, pa.int64()),
+        [pa.array(user_ids, pa.string()), pa.array(text_list, pa.string()), pa.array(ranks, pa.int64()),
          _actions_struct(last, action_idx_thread[thread_of_msg])],
         names=["user_id", "text", "relative_integer_time", "actions"])
-    thread_col = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), message_struct)
-    return pa.table({
+    off = pa.array(offsets, pa.int32())
+    columns = {
         "id": pa.array(ids, pa.string()),
-        "thread": thread_col,
+        "thread": pa.ListArray.from_arrays(off, message_struct),
         "action": pa.array(action_idx_thread, pa.int64()),
         "target_text": pa.array(targets, pa.string()),
-        "did": threads["did"],
-        "_times": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.field("time_us")),
-        "_uris": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.field("uri")),
-    })
+        "did": threads["did"].combine_chunks(),
+    }
+    if keep_times:
+        columns["_times"] = pa.ListArray.from_arrays(off, flat.field("time_us"))
+        columns["_uris"] = pa.ListArray.from_arrays(off, flat.field("uri"))
+    return pa.table(columns)
+
+
+_BATCH = 50_000
 
 
 def _with_cluster_ranks(rows: pa.Table, cid: np.ndarray) -> pa.ChunkedArray:
@@ -224,24 +314,86 @@ def hide_labels(table: pa.Table) -> pa.Table:
                           pa.nulls(out.num_rows, pa.string()))
 
 
-def _write_config(table: pa.Table, out: Path, name: str, splits: np.ndarray, schema: pa.Schema,
-                  shard_rows: int, hold_out: bool = False) -> dict[str, int]:
-    counts = {}
+class _ShardWriter:
+    """Rows of one config and split into ``<split>-NNNNN-of-NNNNN.parquet`` files of ``shard_rows`` rows each."""
+
+    def __init__(self, folder: Path, split: str, total: int, shard_rows: int, schema: pa.Schema) -> None:
+        self.folder, self.split, self.shard_rows, self.schema = folder, split, shard_rows, schema
+        self.n_shards = max(1, -(-total // shard_rows))
+        self.shard = 0
+        self.in_shard = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{self.split}-{self.shard:05d}-of-{self.n_shards:05d}.parquet"
+        self.writer = pq.ParquetWriter(self.folder / name, self.schema, compression="zstd")
+
+    def write(self, table: pa.Table) -> None:
+        while table.num_rows:
+            if self.writer is None:
+                self._open()
+            room = self.shard_rows - self.in_shard
+            part, table = table.slice(0, room), table.slice(room)
+            self.writer.write_table(part.cast(self.schema))
+            self.in_shard += part.num_rows
+            if self.in_shard == self.shard_rows:
+                self.writer.close()
+                self.writer, self.shard, self.in_shard = None, self.shard + 1, 0
+
+    def close(self) -> None:
+        if self.writer is None and self.shard == 0:  # an empty split still gets its (empty) file
+            self._open()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+_WRITE_CHUNK = 20_000
+
+
+def _write_partition(full: pa.Table, out: Path, k: int, cid: np.ndarray, splits: np.ndarray, schema: pa.Schema,
+                     cfg: "ExportConfig", hold_out: bool) -> dict[str, dict[str, int]]:
+    """Write ``{k}_clusters`` and, for small k, every ``{k}_clusters_c{i}``, in one pass over the rows.
+
+    Rows go out a chunk at a time, so memory holds one chunk's copies, not a copy per config.
+    """
+    per_cluster = k <= cfg.per_cluster_max_k
+    names = [config_name(k)] + ([config_name(k, c) for c in range(k)] if per_cluster else [])
+    counts = {name: {s: 0 for s in SPLITS} for name in names}
     for split in SPLITS:
-        part = table.filter(pa.array(splits == split))
-        if hold_out and split == "test":
-            part = hide_labels(part)
-        counts[split] = part.num_rows
-        n_shards = max(1, -(-part.num_rows // shard_rows))
-        d = out / "data" / name
-        d.mkdir(parents=True, exist_ok=True)
-        for s in range(n_shards):
-            chunk = part.slice(s * shard_rows, shard_rows).cast(schema)
-            pq.write_table(chunk, d / f"{split}-{s:05d}-of-{n_shards:05d}.parquet", compression="zstd")
+        m = splits == split
+        counts[config_name(k)][split] = int(m.sum())
+        if per_cluster:
+            for c, n in zip(*np.unique(cid[m], return_counts=True)):
+                counts[config_name(k, int(c))][split] = int(n)
+    writers = {(name, split): _ShardWriter(out / "data" / name, split, counts[name][split], cfg.shard_rows, schema)
+               for name in names for split in SPLITS}
+    for start in range(0, full.num_rows, _WRITE_CHUNK):
+        chunk = full.slice(start, _WRITE_CHUNK)
+        sp = splits[start : start + _WRITE_CHUNK]
+        cc = cid[start : start + _WRITE_CHUNK]
+        for split in SPLITS:
+            m = np.flatnonzero(sp == split)
+            if not len(m):
+                continue
+            # stable order by cluster: each cluster's rows are then one slice
+            order = m[np.argsort(cc[m], kind="stable")]
+            sub = chunk.take(pa.array(order))
+            if hold_out and split == "test":
+                sub = hide_labels(sub)
+            writers[(config_name(k), split)].write(sub.take(pa.array(np.argsort(order, kind="stable"))))
+            if per_cluster:
+                sorted_c = cc[order]
+                bounds = np.flatnonzero(np.diff(sorted_c)) + 1
+                for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(order)]):
+                    writers[(config_name(k, int(sorted_c[a])), split)].write(sub.slice(a, b - a))
+    for w in writers.values():
+        w.close()
     return counts
 
 
-def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
+def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
            card_context: Mapping[str, Any] | None = None,
            user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0,
@@ -269,28 +421,20 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
                                 field="--hold-out-labels")
     if not partitions:
         raise BadInputError("no partitions to export", field="partitions")
-    if threads.num_rows == 0:
+    if isinstance(threads, pa.Table) and threads.num_rows == 0:
         raise BadInputError("no threads to export", field="threads")
     removed = frozenset(remove_dids)
     # ranks and ids come from every thread, before any is dropped, so that dropping some
     # (a removal request, say) changes nothing for the others
-    rows = prepare_rows(threads, secret, scrubber or Scrubber(), report, removed)
-    clustered = pa.array(sorted(next(iter(partitions.values())).keys()), pa.string())
-    removal = pc.is_in(rows["did"], value_set=pa.array(sorted(removed), pa.string()))
-    has_cluster = pc.is_in(rows["did"], value_set=clustered)
-    n_removed = int(pc.sum(removal).as_py() or 0)
-    n_unclustered = int(pc.sum(pc.and_(pc.invert(removal), pc.invert(has_cluster))).as_py() or 0)
-    if n_removed:
-        report.dropped["removal_request"] = n_removed
-    if n_unclustered:
-        report.dropped["actor_without_persona"] = n_unclustered
-    rows = rows.filter(pc.and_(pc.invert(removal), has_cluster))
+    clustered = frozenset(next(iter(partitions.values())).keys())
+    rows = prepare_rows(threads, secret, scrubber or Scrubber(), report, removed,
+                        keep_times=cfg.time_mode == "cluster", clustered=clustered)
+    n_removed = report.dropped.get("removal_request", 0)
     report.rows = rows.num_rows
     if rows.num_rows == 0:
         raise BadInputError("no threads left to export (no in-scope actor has a persona)", field="threads")
     splits = np.array([split_of(i, cfg.fractions) for i in rows["id"].to_pylist()])
     schema = features().arrow_schema
-    actor = rows["did"].to_pylist()
     body = rows.drop_columns(["did"])
 
     with atomic_dir(out_dir) as tmp:
@@ -298,21 +442,13 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
         cluster_sizes: dict[str, dict[int, int]] = {}
         thread_clusters: dict[int, np.ndarray] = {}
         for k in sorted(partitions):
-            labels = partitions[k]
-            cid = np.array([labels[d] for d in actor], dtype=np.int64)
+            cid = _cluster_ids(rows["did"], partitions[k])
             thread_clusters[k] = cid
             part = body if cfg.time_mode == "global" else body.set_column(
                 body.schema.get_field_index("thread"), "thread", _with_cluster_ranks(body, cid))
             full = part.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
-            hold = labels_path is not None
-            configs[config_name(k)] = _write_config(full, tmp, config_name(k), splits, schema, cfg.shard_rows, hold)
+            configs.update(_write_partition(full, tmp, k, cid, splits, schema, cfg, labels_path is not None))
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
-            if k <= cfg.per_cluster_max_k:
-                for c in range(k):
-                    mask = cid == c
-                    configs[config_name(k, c)] = _write_config(
-                        full.filter(pa.array(mask)), tmp, config_name(k, c), splits[mask], schema, cfg.shard_rows,
-                        hold)
         report.configs = configs
         report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(body["action"].to_numpy(), minlength=13))}
         reports_written = []
@@ -321,7 +457,7 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
 
             write_cluster_reports(tmp / "reports", dids=list(user_vectors[0]), vectors=user_vectors[1],
                                   partitions=partitions, thread_clusters=thread_clusters,
-                                  thread_actions=body["action"].to_numpy(), thread_texts=body["target_text"].to_pylist(),
+                                  thread_actions=body["action"].to_numpy(), thread_texts=body["target_text"],
                                   seed=seed)
             reports_written = sorted(partitions)
         manifest = {
@@ -346,6 +482,13 @@ def export(threads: pa.Table, partitions: Mapping[int, Mapping[str, int]], out_d
         write_json(tmp / MANIFEST, manifest)
         (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")
     return report
+
+
+def _cluster_ids(dids: pa.ChunkedArray, labels: Mapping[str, int]) -> np.ndarray:
+    """The cluster of each row's actor, without a Python object per row."""
+    keys = sorted(labels)
+    idx = pc.index_in(dids, value_set=pa.array(keys, pa.string())).to_numpy(zero_copy_only=False)
+    return np.asarray([labels[k] for k in keys], dtype=np.int64)[idx.astype(np.int64)]
 
 
 def _write_labels(path: Path, body: pa.Table, splits: np.ndarray, thread_clusters: Mapping[int, np.ndarray]) -> None:

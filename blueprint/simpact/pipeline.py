@@ -37,7 +37,7 @@ from blueprint.simpact.export import ExportConfig, export
 from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
 from blueprint.simpact.privacy import create_secret, load_secret
-from blueprint.simpact.threads import ThreadConfig, build_threads, read_threads
+from blueprint.simpact.threads import ThreadConfig, build_threads
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,6 @@ def read_partitions(cluster_dir: Path) -> dict[int, dict[str, int]]:
 
 
 def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig) -> dict:
-    threads = read_threads(work / "threads")
     partitions = read_partitions(work / "cluster")
     context = {
         "title": cfg.title,
@@ -261,7 +260,7 @@ def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig) ->
         "per_cluster_max_k": cfg.export.per_cluster_max_k,
         "build_description": _describe(cfg),
     }
-    report = export(threads, partitions, out_dir, secret=secret, config=cfg.export,
+    report = export(work / "threads" / "threads.parquet", partitions, out_dir, secret=secret, config=cfg.export,
                     scrubber=Scrubber(region=cfg.pii_region), card_context=context,
                     user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
                     remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels)

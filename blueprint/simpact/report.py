@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from blueprint._io import write_json
 from blueprint.actions import ACTIONS
@@ -91,12 +93,15 @@ def _plot(path: Path, coords: np.ndarray, labels: np.ndarray, k: int, title: str
 
 def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.ndarray,
                           partitions: Mapping[int, Mapping[str, int]], thread_clusters: Mapping[int, np.ndarray],
-                          thread_actions: np.ndarray, thread_texts: Sequence[str | None], seed: int = 0,
-                          map_users: int = 2000, n_terms: int = 10) -> dict[int, dict]:
+                          thread_actions: np.ndarray, thread_texts, seed: int = 0,
+                          map_users: int = 2000, n_terms: int = 10, max_texts: int = 20_000) -> dict[int, dict]:
     """Write ``clusters_{k}.json``, ``clusters_{k}.md`` and ``clusters_{k}.png`` for every partition.
 
+    Top terms come from at most ``max_texts`` texts per cluster (evenly spaced), which
+    keeps the report's memory and time bounded on large datasets.
     ``thread_clusters[k][i]`` is the cluster of exported thread i, ``thread_actions[i]``
-    its action index, ``thread_texts[i]`` its scrubbed target text (or None).
+    its action index, ``thread_texts`` the scrubbed target texts (an Arrow array, or a list
+    with None where there is no text).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, coords = map_2d(vectors, seed, map_users) if len(vectors) else (np.arange(0), np.zeros((0, 2)))
@@ -107,10 +112,9 @@ def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.nda
         tc = np.asarray(thread_clusters[k])
         counts = np.zeros((k, len(ACTIONS)), dtype=np.int64)
         np.add.at(counts, (tc, thread_actions), 1)
-        texts: dict[int, list[str]] = {c: [] for c in range(k)}
-        for c, t in zip(tc.tolist(), thread_texts):
-            if t:
-                texts[c].append(t)
+        arr = thread_texts if isinstance(thread_texts, (pa.Array, pa.ChunkedArray)) else pa.array(thread_texts,
+                                                                                                  pa.string())
+        texts = {c: _sample(pc.filter(arr, pa.array(tc == c)).drop_null(), max_texts) for c in range(k)}
         terms = top_terms(texts, n_terms)
         users = np.bincount(user_labels, minlength=k)
         clusters = []
@@ -136,6 +140,13 @@ def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.nda
                   f"{k} persona clusters: user embeddings (t-SNE), n={len(rows)}")
         summaries[k] = summary
     return summaries
+
+
+def _sample(texts, limit: int) -> list[str]:
+    n = len(texts)
+    if n <= limit:
+        return texts.to_pylist()
+    return texts.take(pa.array(np.linspace(0, n - 1, limit).astype(np.int64))).to_pylist()
 
 
 def _markdown(s: dict) -> str:
