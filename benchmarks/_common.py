@@ -43,3 +43,24 @@ def self_peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024
+
+
+def synthetic_texts(root, n: int, *, users: int, seed: int, days: float, pii_rate: float = 0.1) -> list[str]:
+    """Up to ``n`` post texts from a synthetic corpus written under ``root`` (in file order)."""
+    from pathlib import Path
+
+    import orjson
+
+    from blueprint.synth import SynthConfig, synthesize
+
+    raw = Path(root) / "raw"
+    synthesize(raw, SynthConfig(users=users, seed=seed, days=days, pii_rate=pii_rate))
+    out: list[str] = []
+    for f in sorted(raw.rglob("jetstream*.jsonl")):
+        for line in f.read_bytes().splitlines():
+            rec = orjson.loads(line).get("commit", {}).get("record") or {}
+            if isinstance(rec.get("text"), str) and rec["text"]:
+                out.append(rec["text"])
+                if len(out) == n:
+                    return out
+    return out

@@ -17,23 +17,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median  # noqa: E402
+from _common import interleaved, median, synthetic_texts  # noqa: E402
 
 from blueprint.simpact.embed import EmbeddingCache, Encoder, embed_texts  # noqa: E402
-from blueprint.synth import SynthConfig, synthesize  # noqa: E402
 
 
 def texts(n: int, root: Path) -> list[str]:
-    synthesize(root / "raw", SynthConfig(users=max(20, n // 8), seed=3, days=1.0))
-    out = []
-    for f in sorted((root / "raw").rglob("jetstream*.jsonl")):
-        for line in f.read_bytes().splitlines():
-            rec = orjson.loads(line).get("commit", {}).get("record", {})
-            if isinstance(rec.get("text"), str) and rec["text"]:
-                out.append(rec["text"])
+    """Synthetic posts of mixed lengths, in a random order."""
+    out = synthetic_texts(root, 10 * n, users=max(20, n // 8), seed=3, days=1.0)
     rng = np.random.default_rng(0)
     return [out[i] for i in rng.permutation(len(out))[:n]]
 

@@ -15,29 +15,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median  # noqa: E402
+from _common import interleaved, median, synthetic_texts  # noqa: E402
 
 from blueprint.simpact.pii import Scrubber  # noqa: E402
-from blueprint.synth import SynthConfig, synthesize  # noqa: E402
 
 TARGET = 10_000
 PAPER_HANDLE = re.compile(r"(?<=@)[A-Za-z0-9\-]+\.bsky\.social")
 
 
 def posts(n: int, root: Path) -> list[str]:
-    synthesize(root / "raw", SynthConfig(users=max(50, n // 10), seed=9, days=3.0, pii_rate=0.1))
-    out = []
-    for f in sorted((root / "raw").rglob("jetstream*.jsonl")):
-        for line in f.read_bytes().splitlines():
-            rec = orjson.loads(line).get("commit", {}).get("record") or {}
-            if isinstance(rec.get("text"), str):
-                out.append(rec["text"])
-                if len(out) == n:
-                    return out
-    return out
+    return synthetic_texts(root, n, users=max(50, n // 10), seed=9, days=3.0, pii_rate=0.1)
 
 
 def main() -> None:

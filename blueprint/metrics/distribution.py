@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 from blueprint.metrics.action import N_ACTIONS
@@ -77,15 +75,3 @@ def distinguishability(real: np.ndarray, generated: np.ndarray, *, folds: int = 
     correct = pred == y
     acc = float(correct.mean())
     return (acc, correct) if return_correct else acc
-
-
-def check_same_length(**named: Sequence) -> int:
-    """The common length of the named sequences; a ValueError naming the odd one otherwise."""
-    lengths = {k: len(v) for k, v in named.items() if v is not None}
-    if not lengths:
-        raise ValueError("nothing to score")
-    first = next(iter(lengths))
-    for k, n in lengths.items():
-        if n != lengths[first]:
-            raise ValueError(f"{k} has {n} items but {first} has {lengths[first]}")
-    return lengths[first]

@@ -1041,10 +1041,3 @@ def read_events(out_dir: str | os.PathLike[str], columns: Sequence[str] | None =
     if not parts:
         return EVENT_SCHEMA.empty_table() if columns is None else EVENT_SCHEMA.empty_table().select(columns)
     return pa.concat_tables(pq.read_table(p, columns=columns) for p in parts)
-
-
-def iter_event_batches(out_dir: str | os.PathLike[str], columns: Sequence[str] | None = None,
-                       batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-    """Stream the event table in record batches, in input order, with bounded memory."""
-    for p in sorted((Path(out_dir) / "events").glob("part-*.parquet")):
-        yield from pq.ParquetFile(p).iter_batches(batch_size=batch_size, columns=columns)

@@ -3,8 +3,9 @@
 - Text: every message's text goes through :class:`blueprint.simpact.pii.Scrubber`.
 - Time: absolute times become ``relative_integer_time``, the rank of the message in
   time order over the whole dataset (ties broken by the message's record URI, so
-  the order is total and the same on every rebuild). The same message has the same
-  rank in every thread it appears in.
+  the order is total and the same on every rebuild); the same message has the same
+  rank in every thread it appears in. The ranking is done on whole columns, in
+  :mod:`blueprint.simpact.export`.
 - Users: each DID becomes ``HMAC-SHA256(secret, DID || thread identity)`` in hex (64
   characters). Inside a thread the same user has one pseudonym; across threads the
   pseudonyms are unlinkable without the secret. A secret shorter than 32 bytes is
@@ -64,24 +65,6 @@ def thread_identity(message_uris: Sequence[str], action: str, time_us: int) -> b
 def pseudonym(secret: bytes, did: str, identity: bytes) -> str:
     """HMAC-SHA256 over (DID, thread identity), 64 hex characters."""
     return hmac.new(secret, did.encode() + b"\x00" + identity, hashlib.sha256).hexdigest()
-
-
-def relative_ranks(times: Sequence[int], keys: Sequence[str]) -> dict[tuple[int, str], int]:
-    """Rank of every distinct (time, key) pair in time order, ties broken by key; ranks start at 0."""
-    pairs = sorted(set(zip(times, keys)))
-    return {p: i for i, p in enumerate(pairs)}
-
-
-def per_group_ranks(times: Sequence[int], keys: Sequence[str], groups: Sequence[int]) -> dict[tuple[int, int, str], int]:
-    """Like :func:`relative_ranks`, but counted separately inside each group (a cluster)."""
-    out: dict[tuple[int, int, str], int] = {}
-    by_group: dict[int, set] = {}
-    for t, k, g in zip(times, keys, groups):
-        by_group.setdefault(g, set()).add((t, k))
-    for g, pairs in by_group.items():
-        for i, (t, k) in enumerate(sorted(pairs)):
-            out[(g, t, k)] = i
-    return out
 
 
 _DID = re.compile(r"^did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.:%-]+|[a-z]+:[A-Za-z0-9._:%-]+)$")
