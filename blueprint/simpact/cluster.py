@@ -52,6 +52,8 @@ class ClusterConfig:
         if self.size_max is not None and self.size_max < self.size_min:
             raise BadInputError(f"must be at least size_min ({self.size_min}), got {self.size_max}",
                                 field="size_max")
+        if self.n_init < 1:
+            raise BadInputError(f"must be at least 1, got {self.n_init}", field="n_init")
         if self.method not in ("auto", "exact", "fast"):
             raise BadInputError(f"must be 'auto', 'exact' or 'fast', got {self.method!r}", field="method")
         if self.method == "fast" and self.size_max is not None:
