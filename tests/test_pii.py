@@ -34,6 +34,7 @@ TABLE = [
     ("PHONE_NUMBER", "+44 20 7946 0958 and +33 1 42 68 53 00", ["+44 20 7946 0958", "+33 1 42 68 53 00"]),
     ("PHONE_NUMBER", "toll free 1-800-463-6868.", ["1-800-463-6868"]),
     ("PHONE_NUMBER", "+14165550123", ["+14165550123"]),
+    ("PHONE_NUMBER", "Phone bank: (778) 541-7222 #1u", ["(778) 541-7222"]),  # a hashtag is no extension
     ("PHONE_NUMBER", "on 2025-04-16 at 9:30, $2,150, 62.5%, Bill C-69", []),
     ("URL", "see https://www.cbc.ca/news/a-b?x=1&y=2.", ["https://www.cbc.ca/news/a-b?x=1&y=2"]),
     ("URL", "(www.change.org/p/stop)", ["www.change.org/p/stop"]),

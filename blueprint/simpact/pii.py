@@ -283,11 +283,17 @@ def _find_crypto(text: str) -> Iterator[tuple[int, int]]:
 # --- PHONE_NUMBER -------------------------------------------------------------------
 
 
+# A hashtag right after a number ("... 541-7222 #1u") reads to phonenumbers as an extension
+# marker, which then spoils the match: hashtags with a letter are blanked (same length) first.
+_HASHTAG = re.compile(r"#(?=\w*[^\W\d_])\w+")
+
+
 def _phone_finder(region: str) -> Callable[[str], Iterator[tuple[int, int]]]:
     def find(text: str) -> Iterator[tuple[int, int]]:
         if sum(c.isdigit() for c in text) < 7:
             return
-        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        masked = _HASHTAG.sub(lambda m: " " * len(m.group()), text) if "#" in text else text
+        for m in phonenumbers.PhoneNumberMatcher(masked, region, leniency=phonenumbers.Leniency.VALID):
             yield m.start, m.end
 
     return find

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = ["SynthConfig", "SynthResult", "synthesize"]
 
 META_DIR = "_meta"
-FORMAT_VERSION = 1  # bump when the same config would give other bytes
+FORMAT_VERSION = 2  # bump when the same config would give other bytes
 CORRUPTIONS = ("truncated", "invalid_utf8", "missing_field", "mistyped_field", "not_json", "self_reply",
                "reply_cycle")
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"

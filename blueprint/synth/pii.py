@@ -100,8 +100,12 @@ def phone(rng: random.Random) -> str:
             f"1-{area}-{mid}-{last}",
             f"+1 ({area}) {mid}-{last}",
         ))
-    if style < 0.7:
-        return rng.choice(("1-800-", "1-888-", "1-877-")) + f"{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+    if style < 0.7:  # toll-free, checked like every other planted number
+        for _ in range(1000):
+            area, mid, last = rng.choice(("800", "888", "877")), rng.randint(200, 999), rng.randint(1000, 9999)
+            if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{area}{mid}{last}")):
+                return f"1-{area}-{mid}-{last}"
+        raise RuntimeError("could not draw a valid toll-free number")  # pragma: no cover
     num = _valid_national(rng, rng.choice(_FOREIGN))
     return phonenumbers.format_number(num, rng.choice((fmt.INTERNATIONAL, fmt.E164)))
 
