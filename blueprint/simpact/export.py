@@ -79,22 +79,34 @@ class ExportReport:
                 "actions": self.actions, "pii_replaced": self.pii_replaced}
 
 
-def _ranks(times: pa.Array, uris: pa.Array, groups: np.ndarray | None = None) -> np.ndarray:
-    """Rank of each message in time order over the distinct (time, record) pairs, ties by record URI.
+def _ranks(times: pa.Array | pa.ChunkedArray, uris: pa.Array | pa.ChunkedArray,
+           groups: np.ndarray | None = None) -> np.ndarray:
+    """Rank of each message in time order over distinct (time, record URI) pairs, ties by URI.
 
     With ``groups``, ranks count separately inside each group (a persona cluster).
+    URIs become integer codes that keep their sort order (a sorted dictionary), so the
+    ranking is numpy sorts rather than a join of strings.
     """
-    n = len(times)
-    g = pa.array(np.zeros(n, dtype=np.int64) if groups is None else groups, pa.int64())
-    t = pa.table({"g": g, "t": times, "u": uris, "i": pa.array(np.arange(n, dtype=np.int64))})
-    uniq = t.group_by(["g", "t", "u"]).aggregate([]).sort_by(
-        [("g", "ascending"), ("t", "ascending"), ("u", "ascending")])
-    gcol = uniq["g"].to_numpy()
-    pos = np.arange(len(gcol), dtype=np.int64)
-    starts = np.r_[0, np.flatnonzero(np.diff(gcol)) + 1] if len(gcol) else np.zeros(0, dtype=np.int64)
-    first = np.repeat(starts, np.diff(np.r_[starts, len(gcol)])) if len(gcol) else pos
-    uniq = uniq.append_column("rank", pa.array(pos - first, pa.int64()))
-    return t.join(uniq, keys=["g", "t", "u"]).sort_by("i")["rank"].to_numpy()
+    if not len(times):
+        return np.zeros(0, dtype=np.int64)
+    u = uris.combine_chunks() if isinstance(uris, pa.ChunkedArray) else uris
+    enc = pc.dictionary_encode(u)
+    order_of_dict = pc.sort_indices(enc.dictionary).to_numpy()
+    code_of_dict = np.empty(len(order_of_dict), dtype=np.int64)
+    code_of_dict[order_of_dict] = np.arange(len(order_of_dict))
+    codes = code_of_dict[enc.indices.to_numpy(zero_copy_only=False)]
+    t = np.asarray(times.to_numpy() if isinstance(times, pa.ChunkedArray) else times.to_numpy(zero_copy_only=False))
+    g = np.zeros(len(t), dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    order = np.lexsort((codes, t, g))
+    gs, ts, cs = g[order], t[order], codes[order]
+    new_group = np.r_[True, gs[1:] != gs[:-1]]
+    new = new_group | np.r_[True, (ts[1:] != ts[:-1]) | (cs[1:] != cs[:-1])]
+    running = np.cumsum(new) - 1
+    # subtract the running count at each group's first row: ranks start at 0 in every group
+    starts = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))
+    ranks = np.empty(len(t), dtype=np.int64)
+    ranks[order] = running - running[starts]
+    return ranks
 
 
 class _ScrubCache:
@@ -131,28 +143,6 @@ def _message_columns(threads: pa.Table | Path) -> tuple[pa.ChunkedArray, pa.Chun
             pa.chunked_array([f.field("uri") for f in flat], pa.string()))
 
 
-def _global_ranks(times: pa.ChunkedArray, uris: pa.ChunkedArray) -> np.ndarray:
-    """Rank of each message in time order over distinct (time, record URI) pairs, ties by URI.
-
-    URIs become integer codes that keep their sort order (a sorted dictionary), so the
-    ranking is two numpy sorts rather than a join of strings.
-    """
-    if not len(times):
-        return np.zeros(0, dtype=np.int64)
-    enc = pc.dictionary_encode(uris.combine_chunks())
-    order_of_dict = pc.sort_indices(enc.dictionary).to_numpy()
-    code_of_dict = np.empty(len(order_of_dict), dtype=np.int64)
-    code_of_dict[order_of_dict] = np.arange(len(order_of_dict))
-    codes = code_of_dict[enc.indices.to_numpy(zero_copy_only=False)]
-    t = times.to_numpy()
-    order = np.lexsort((codes, t))
-    ts, cs = t[order], codes[order]
-    new = np.r_[True, (ts[1:] != ts[:-1]) | (cs[1:] != cs[:-1])]
-    ranks = np.empty(len(t), dtype=np.int64)
-    ranks[order] = np.cumsum(new) - 1
-    return ranks
-
-
 def _batches(threads: pa.Table | Path, size: int) -> Iterator[pa.RecordBatch]:
     if isinstance(threads, pa.Table):
         yield from threads.to_batches(max_chunksize=size)
@@ -187,7 +177,7 @@ def prepare_rows(threads: pa.Table | str | os.PathLike[str], secret: bytes, scru
     Messages by users in ``removed`` have their text replaced by ``<REMOVED>``.
     """
     source = threads if isinstance(threads, pa.Table) else Path(threads)
-    ranks = _global_ranks(*_message_columns(source))
+    ranks = _ranks(*_message_columns(source))
     pii_counts: Counter = Counter()
     scrub = _ScrubCache(scrubber, pii_counts)
     clustered_sorted = sorted(clustered) if clustered is not None else []
