@@ -16,6 +16,7 @@ the model's own sentence-transformers pooling config where there is one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +40,17 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a file, hashed once per process for a given size and modification time.
+
+    Model weights are gigabytes; resolving a model, fingerprinting it and loading it for
+    BERTScore must not read them three times.
+    """
+    st = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     return file_hash(path, hashlib.sha256())
 
 
