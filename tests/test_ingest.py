@@ -175,8 +175,12 @@ def test_segments_and_chunks_keep_every_line_once(tmp_path):
     assert len(segs) > len(files)
     pieces = read_events(_ingested(tmp_path / "raw", tmp_path / "pieces", **cfg))
     assert pieces.equals(whole)
-    part = sorted((tmp_path / "pieces" / "events").glob("*.parquet"))[0]
-    assert pq.ParquetFile(part).metadata.num_row_groups >= 1
+    # chunk_rows bounds each row group, hence what a part holds in memory before writing
+    chunked = _ingested(tmp_path / "raw", tmp_path / "chunked", chunk_rows=50, workers=1)
+    meta = pq.ParquetFile(sorted((chunked / "events").glob("*.parquet"))[0]).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert meta.num_row_groups > 1 and max(sizes) == 50
+    assert read_events(chunked).equals(whole)
 
 
 def test_worker_processes_give_the_same_parts(tmp_path):

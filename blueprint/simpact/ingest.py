@@ -856,9 +856,10 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
             flush = config.chunk_rows
 
             def write_rows() -> None:
+                """Write the first ``chunk_rows`` buffered rows (all of them at the end) as one row group."""
                 nonlocal pending
-                table = _rows_to_table(rows, name)
-                rows.clear()
+                table = _rows_to_table(rows[:flush], name)
+                del rows[:flush]
                 for item in pc.value_counts(table["action"]).to_pylist():
                     report.events[item["values"]] += item["counts"]
                 if pending is not None:
@@ -870,7 +871,7 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
                 for batch_rows, others, n in _batches(seg):
                     lines += n
                     rows.extend(batch_rows)
-                    if len(rows) >= flush:
+                    while len(rows) >= flush:
                         write_rows()
                     for lineno, row, raw in others:
                         if row is None:
@@ -889,7 +890,7 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
                 report.error = f"{type(exc).__name__}: {exc}"
                 log.warning("%s: input ends early after line %d (%s)", name, seg.first_line + lines - 1, exc)
             report.lines = lines
-            if rows:
+            while rows:
                 write_rows()
             if pending is not None:
                 pending.result()
