@@ -30,6 +30,15 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def print_rates(times: dict[str, list[float]], n: int, unit: str, base: float, ratio_label: str,
+                width: int = 30) -> None:
+    """One row per contender: median seconds, ``unit`` per second over ``n`` items, and ``base / median``."""
+    print(f"{'':{width}} {'median s':>9} {unit + '/s':>12} {ratio_label:>14}")
+    for name, ts in times.items():
+        m = median(ts)
+        print(f"{name:{width}} {m:9.2f} {n / m:12,.0f} {base / m:14.2f}")
+
+
 def peak_rss_mb(code: str) -> tuple[float, dict]:
     """Run ``code`` in a fresh Python; return the peak RSS (MB) over it and its children, and its JSON output."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median, synthetic_texts  # noqa: E402
+from _common import interleaved, median, print_rates, synthetic_texts  # noqa: E402
 
 from blueprint.simpact.embed import EmbeddingCache, Encoder, embed_texts  # noqa: E402
 
@@ -62,10 +62,7 @@ def main() -> None:
         }, args.repeats)
         base = median(times["SentenceTransformer.encode"])
         print(f"largest difference from SentenceTransformer's vectors: {check:.2e}\n")
-        print(f"{'':30} {'median s':>9} {'texts/s':>9} {'ratio':>7}")
-        for name, ts in times.items():
-            m = median(ts)
-            print(f"{name:30} {m:9.2f} {len(data) / m:9.0f} {base / m:7.2f}")
+        print_rates(times, len(data), "texts", base, "ratio")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median  # noqa: E402
+from _common import interleaved, median, print_rates  # noqa: E402
 
 from blueprint.simpact.ingest import IngestConfig, ingest, read_jetstream  # noqa: E402
 from blueprint.synth import SynthConfig, synthesize  # noqa: E402
@@ -108,10 +108,8 @@ def main() -> None:
         times = interleaved({"bare orjson.loads": lambda: bare(path), "decode + actions": decode_only,
                              "ingest, 1 worker": run(1), "ingest, 2 workers": run(2)}, args.repeats)
         base = median(times["bare orjson.loads"])
-        print(f"\n{'':24} {'median s':>9} {'lines/s':>12} {'ratio to bare':>14}")
-        for name, ts in times.items():
-            m = median(ts)
-            print(f"{name:24} {m:9.2f} {lines / m:12,.0f} {base / m:14.2f}")
+        print()
+        print_rates(times, lines, "lines", base, "ratio to bare", width=24)
 
         if not args.skip_memory:
             print("\npeak RSS of a fresh ingest process (MB); workers are separate processes")

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median, synthetic_texts  # noqa: E402
+from _common import interleaved, print_rates, synthetic_texts  # noqa: E402
 
 from blueprint.simpact.pii import Scrubber  # noqa: E402
 
@@ -41,10 +41,8 @@ def main() -> None:
             "paper's handle regex only": lambda: [PAPER_HANDLE.sub("<USERNAME>", t) for t in data],
         }, args.repeats)
         print(f"{len(data):,} posts, one process\n")
-        print(f"{'':30} {'median s':>9} {'posts/s':>10} {'vs 10k target':>14}")
-        for name, ts in times.items():
-            m = median(ts)
-            print(f"{name:30} {m:9.2f} {len(data) / m:10,.0f} {len(data) / m / TARGET:14.2f}")
+        # the base is the time the target rate would take, so the ratio is the rate over the target
+        print_rates(times, len(data), "posts", len(data) / TARGET, "vs 10k target")
 
 
 if __name__ == "__main__":
