@@ -15,6 +15,7 @@ import pyarrow as pa
 
 class Baseline(Protocol):
     name: str
+    train_columns: list[str] | None  # the train split's columns that fit reads (None: all)
 
     def fit(self, train: pa.Table) -> "Baseline": ...
 
@@ -39,8 +40,10 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str) -> Baseline:
-    """A fresh baseline by name; a helpful error for unknown names."""
+def get(name: str, **options) -> Baseline:
+    """A fresh baseline by name, with its options (``seed``, ``mode``, ...); helpful errors for unknown ones."""
+    import inspect
+
     from blueprint.errors import BadInputError
 
     _load_all()
@@ -48,19 +51,30 @@ def get(name: str) -> Baseline:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise BadInputError(f"unknown baseline {name!r}.{hint} Available: {sorted(_REGISTRY)}", field="baseline")
-    return _REGISTRY[name]()
+    factory = _REGISTRY[name]
+    accepted = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise BadInputError(f"baseline {name!r} takes no option {unknown[0]!r}; its options: {sorted(accepted)}",
+                            field=unknown[0])
+    return factory(**options)
 
 
 def _load_all() -> None:
-    from blueprint.baselines import cluster_majority, majority  # noqa: F401  (each registers itself)
+    from blueprint.baselines import (  # noqa: F401  (each registers itself)
+        cluster_majority, gbdt, majority, persona_prior, random, retrieval)
 
 
-def run_baseline(name: str, dataset_dir, config: str, split: str, out) -> int:
-    """Fit a baseline on ``train`` and write its predictions for ``split`` to ``out`` (JSONL). Returns the row count."""
+def run_baseline(name: str, dataset_dir, config: str, split: str, out, **options) -> int:
+    """Fit a baseline on ``train`` and write its predictions for ``split`` to ``out`` (JSONL). Returns the row count.
+
+    A baseline reads the train columns it names in ``train_columns`` (all when None).
+    """
     from blueprint._io import write_jsonl
     from blueprint.data import read_split
 
-    model = get(name)
-    model.fit(read_split(dataset_dir, config, "train", columns=["id", "action", "target_text", "cluster_id"]))
+    model = get(name, **options)
+    columns = getattr(model, "train_columns", ["id", "action", "target_text", "cluster_id"])
+    model.fit(read_split(dataset_dir, config, "train", columns=columns))
     rows = model.predict(read_split(dataset_dir, config, split))
     return write_jsonl(out, rows)

@@ -19,6 +19,7 @@ from blueprint.baselines.majority import MajorityBaseline
 @register("cluster_majority")
 class ClusterMajorityBaseline:
     name = "cluster_majority"
+    train_columns = ["action", "target_text", "cluster_id"]
 
     def __init__(self) -> None:
         self.fallback = MajorityBaseline()

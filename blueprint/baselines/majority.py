@@ -18,6 +18,7 @@ from blueprint.baselines import register
 @register("majority")
 class MajorityBaseline:
     name = "majority"
+    train_columns = ["action", "target_text", "cluster_id"]
 
     def __init__(self) -> None:
         self.action: str | None = None

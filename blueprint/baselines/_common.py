@@ -1,0 +1,75 @@
+"""What several baselines share: seeded text pools, context texts and their embeddings, nearest neighbours."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from blueprint.actions import ACTIONS, TEXT_ACTIONS
+from blueprint.task import context
+
+
+class TextPool:
+    """Train texts by (cluster, action), to draw a text for a predicted text action.
+
+    A draw falls back from (cluster, action) to the cluster's texts of any text action,
+    then to the action's texts in any cluster, then to any text.
+    """
+
+    def __init__(self, train: pa.Table) -> None:
+        self.by_key: dict[tuple[int, str], list[str]] = defaultdict(list)
+        self.by_cluster: dict[int, list[str]] = defaultdict(list)
+        self.by_action: dict[str, list[str]] = defaultdict(list)
+        self.all: list[str] = []
+        for c, a, t in zip(train["cluster_id"].to_pylist(), train["action"].to_pylist(),
+                           train["target_text"].to_pylist()):
+            if t and ACTIONS[a] in TEXT_ACTIONS:
+                name = ACTIONS[a]
+                self.by_key[(c, name)].append(t)
+                self.by_cluster[c].append(t)
+                self.by_action[name].append(t)
+                self.all.append(t)
+
+    def draw(self, rng: np.random.Generator, cluster: int, action: str) -> str | None:
+        if action not in TEXT_ACTIONS:
+            return None
+        for pool in (self.by_key.get((cluster, action)), self.by_cluster.get(cluster), self.by_action.get(action),
+                     self.all):
+            if pool:
+                return pool[int(rng.integers(len(pool)))]
+        return None
+
+
+def context_text(thread: Sequence[Mapping]) -> str:
+    """The context of a thread as one text for an encoder: the newest message first, so truncation drops the oldest."""
+    example = {"thread": thread}
+    return "\n".join(t.text for t in reversed(context(example)) if t.text)
+
+
+class ContextEmbedder:
+    """Embeddings of context texts with the project's encoder and on-disk cache (nothing is embedded twice)."""
+
+    def __init__(self, model: str = "default", cache_dir: str | None = "default", batch_size: int = 64) -> None:
+        from blueprint.simpact.embed import EmbeddingCache, Encoder, default_cache_dir
+
+        self.encoder = Encoder(model, batch_size=batch_size)
+        root = default_cache_dir() if cache_dir == "default" else cache_dir
+        self.cache = EmbeddingCache(root, self.encoder.fingerprint) if root else None
+
+    def __call__(self, threads: Sequence[Sequence[Mapping]]) -> np.ndarray:
+        from blueprint.simpact.embed import embed_texts
+
+        vecs, _ = embed_texts([context_text(t) for t in threads], self.encoder, self.cache)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.maximum(norms, 1e-12)
+
+
+def nearest(queries: np.ndarray, keys: np.ndarray, block: int = 4096) -> np.ndarray:
+    """For each query row, the index of the key row with the highest dot product (ties: the lowest index)."""
+    out = np.empty(len(queries), dtype=np.int64)
+    for s in range(0, len(queries), block):
+        out[s:s + block] = np.argmax(queries[s:s + block] @ keys.T, axis=1)
+    return out

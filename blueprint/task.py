@@ -1,0 +1,603 @@
+"""Next-action prediction as a language-model task: an example becomes a prompt, an answer becomes a label.
+
+The prompt follows the paper. A system message describes the task, the 13 actions and
+the output schema, and, when one is given, the persona (the cluster report's top terms
+and action mix: aggregates, never a raw text). The thread's context follows,
+``thread[:-1]``: each other author speaks as a ``user`` message labelled ``user0``,
+``user1``, ... in order of first appearance, and the target user's own earlier messages
+are ``assistant`` messages written in the output schema, as the model would have
+written them. The last message, ``thread[-1]``, is the answer and never appears in the
+prompt.
+
+The answer schema is ``{"action": "<one of the 13>", "text": "<text or null>"}``.
+:func:`parse_output` reads it, the paper's own schema and the usual damage of real
+model answers, and never raises; see its docstring for the rules that turn any answer
+into one label.
+
+Everything here is deterministic: the same example gives the same prompt, byte for byte.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from blueprint.actions import ACTIONS, TEXT_ACTIONS
+
+STYLES = ("chat", "plain")
+
+_ACTION_HELP: dict[str, str] = {
+    "post": "write a new post (text required)",
+    "reply": "reply to the thread (text required)",
+    "quote": "quote the last post with a comment of your own (text required)",
+    "post_update": "edit your own earlier post (text required: the new text)",
+    "post_delete": "delete your own earlier post",
+    "like": "like the last post",
+    "unlike": "remove an earlier like of the last post",
+    "repost": "repost the last post",
+    "unrepost": "undo an earlier repost of the last post",
+    "follow": "follow the author of the last post",
+    "unfollow": "stop following the author of the last post",
+    "block": "block the author of the last post",
+    "unblock": "unblock the author of the last post",
+}
+
+SYSTEM_PROMPT = (
+    "You are a user of Bluesky, a social media platform. You read a thread and take your next action.\n"
+    "\n"
+    "In the thread, other users appear as user0, user1, ... in order of first appearance; your own earlier "
+    "messages appear as your answers. An empty thread means you are about to write a new post.\n"
+    "\n"
+    "Choose exactly one of these 13 actions:\n"
+    + "\n".join(f"- {a}: {_ACTION_HELP[a]}" for a in ACTIONS)
+    + "\n\n"
+    "Answer with one JSON object and nothing else:\n"
+    '{"action": "<one of the 13 actions>", "text": "<your text, or null>"}\n'
+    "text is required for post, reply, quote and post_update, and null for every other action."
+)
+"""The task description at the head of every prompt (the persona, when given, follows it)."""
+
+
+# --- persona ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Persona:
+    """What the prompt says of a persona cluster: aggregates from the cluster report, never raw text."""
+
+    cluster: int
+    k: int | None = None
+    top_terms: tuple[str, ...] = ()
+    action_share: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_report(cls, entry: Mapping[str, Any], k: int | None = None) -> "Persona":
+        """A persona from one entry of ``reports/clusters_{k}.json`` (``cluster``, ``top_terms``, ``action_share``)."""
+        share = entry.get("action_share") or {}
+        return cls(cluster=int(entry["cluster"]), k=k, top_terms=tuple(entry.get("top_terms") or ()),
+                   action_share={a: float(share.get(a, 0.0)) for a in ACTIONS})
+
+    def describe(self, n_terms: int = 10, n_actions: int = 6) -> str:
+        of = f" of {self.k}" if self.k else ""
+        lines = [f"You act as persona {self.cluster}{of}: a cluster of Bluesky users who write and act alike."]
+        if self.top_terms:
+            lines.append("Words that set this persona apart: " + ", ".join(self.top_terms[:n_terms]) + ".")
+        shares = sorted(((v, a) for a, v in self.action_share.items() if v > 0), key=lambda va: (-va[0], va[1]))
+        if shares:
+            lines.append("How this persona acts: " + ", ".join(f"{a} {v:.0%}" for v, a in shares[:n_actions]) + ".")
+        return "\n".join(lines)
+
+
+def load_personas(dataset_dir: str | Path, k: int) -> dict[int, Persona]:
+    """The personas of partition ``k`` from an exported dataset's cluster report (``reports/clusters_{k}.json``)."""
+    from blueprint._io import read_json
+    from blueprint.errors import BadInputError
+
+    path = Path(dataset_dir) / "reports" / f"clusters_{k}.json"
+    report = read_json(path)
+    try:
+        return {int(e["cluster"]): Persona.from_report(e, k) for e in report["clusters"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInputError(f"not a cluster report ({type(exc).__name__}: {exc})", path=path,
+                            field="clusters") from None
+
+
+# --- the context ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of the context as the model sees it."""
+
+    role: str  # "user" (another author) or "assistant" (the target user's own earlier message)
+    speaker: str  # "user0", "user1", ... or "you"
+    text: str | None
+    time: int | None
+
+
+def context(example: Mapping[str, Any]) -> list[Turn]:
+    """The model's view of an example: ``thread[:-1]``, speakers labelled, the target user as ``you``."""
+    thread = example["thread"]
+    if not thread:
+        raise ValueError("an example needs a non-empty thread")
+    target = thread[-1]["user_id"]
+    labels: dict[str, str] = {}
+    turns = []
+    for m in thread[:-1]:
+        uid = m["user_id"]
+        if uid == target:
+            turns.append(Turn("assistant", "you", m.get("text"), m.get("relative_integer_time")))
+            continue
+        if uid not in labels:
+            labels[uid] = f"user{len(labels)}"
+        turns.append(Turn("user", labels[uid], m.get("text"), m.get("relative_integer_time")))
+    return turns
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _answer(action: str, text: str | None) -> str:
+    return _dumps({"action": action, "text": text if action in TEXT_ACTIONS else None})
+
+
+def _turn_content(turn: Turn, position: int) -> str:
+    if turn.role == "user":
+        return _dumps({"user": turn.speaker, "text": turn.text})
+    # the target's own earlier message, in the answer schema: a thread's first message is a post, later ones replies
+    return _answer("post" if position == 0 else "reply", turn.text)
+
+
+def _as_persona(persona: Persona | Mapping[str, Any] | None) -> Persona | None:
+    if persona is None or isinstance(persona, Persona):
+        return persona
+    return Persona.from_report(persona)
+
+
+def system_message(persona: Persona | Mapping[str, Any] | None = None) -> str:
+    p = _as_persona(persona)
+    return SYSTEM_PROMPT if p is None else SYSTEM_PROMPT + "\n\n" + p.describe()
+
+
+def to_messages(example: Mapping[str, Any], *, persona: Persona | Mapping[str, Any] | None = None,
+                style: str = "chat") -> list[dict[str, str]] | str:
+    """The prompt of one example.
+
+    ``style="chat"`` gives chat messages (``[{"role", "content"}, ...]``): the system
+    message, then one message per context message; the model's turn comes next.
+    ``style="plain"`` gives one prompt string for base models without a chat template,
+    ending with ``you:`` for the model to continue.
+
+    ``persona`` is a :class:`Persona` or an entry of the cluster report.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    system = system_message(persona)
+    turns = context(example)
+    if style == "chat":
+        return [{"role": "system", "content": system}] + [
+            {"role": t.role, "content": _turn_content(t, i)} for i, t in enumerate(turns)]
+    lines = [system, "", "Thread:" if turns else "Thread: (empty)"]
+    lines += [f"{t.speaker}: {_turn_content(t, i)}" for i, t in enumerate(turns)]
+    lines.append("you:")
+    return "\n".join(lines)
+
+
+def _action_name(example: Mapping[str, Any]) -> str:
+    a = example["action"]
+    if isinstance(a, str):
+        if a not in ACTIONS:
+            raise ValueError(f"unknown action {a!r}")
+        return a
+    if not 0 <= int(a) < len(ACTIONS):
+        raise ValueError(f"the example has no label (action {a}): a test split with hidden labels?")
+    return ACTIONS[int(a)]
+
+
+def to_target(example: Mapping[str, Any]) -> str:
+    """The gold answer of an example in the output schema, e.g. ``{"action": "like", "text": null}``."""
+    action = _action_name(example)
+    text = example.get("target_text")
+    if text is None and action in TEXT_ACTIONS:
+        text = example["thread"][-1].get("text")
+    return _answer(action, text)
+
+
+def chat_dataset(ds, *, personas: Mapping[int, Persona] | None = None, style: str = "chat",
+                 prompt_completion: bool = False, remove_columns: bool = False, num_proc: int | None = None):
+    """Add the training columns that TRL's ``SFTTrainer`` reads to a ``datasets.Dataset`` of BluePrint rows.
+
+    By default one column, ``messages``: the prompt of :func:`to_messages` plus the gold
+    answer as the last ``assistant`` message (``style="plain"``: one ``text`` column,
+    prompt and answer). With ``prompt_completion=True`` the columns are ``prompt`` and
+    ``completion`` instead, so the trainer puts the loss on the answer alone.
+    ``personas`` (cluster id -> :class:`Persona`, e.g. from :func:`load_personas`)
+    describes each row's persona in its system message.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+
+    def add(example: dict) -> dict:
+        persona = personas.get(example["cluster_id"]) if personas else None
+        prompt = to_messages(example, persona=persona, style=style)
+        target = to_target(example)
+        if style == "chat":
+            answer = [{"role": "assistant", "content": target}]
+            return {"prompt": prompt, "completion": answer} if prompt_completion else {"messages": prompt + answer}
+        return {"prompt": prompt, "completion": " " + target} if prompt_completion else {"text": f"{prompt} {target}"}
+
+    drop = list(ds.column_names) if remove_columns else None
+    return ds.map(add, remove_columns=drop, num_proc=num_proc, desc="prompts")
+
+
+# --- reading model answers --------------------------------------------------------------------------------
+
+PAPER_KEYS: tuple[str, ...] = ("like", "unlike", "repost", "unrepost", "follow", "unfollow", "block", "unblock",
+                               "post_update", "post_delete", "quote", "ignore", "profile_update")
+"""The keys of the paper's ``actions`` object; ``ignore`` and ``profile_update`` are not among the 13."""
+
+PRECEDENCE: tuple[str, ...] = ("quote", "post_update", "post", "reply", "post_delete", "block", "unblock",
+                               "unfollow", "follow", "unrepost", "repost", "unlike", "like")
+"""How several chosen actions become one label: the first of this order that was chosen.
+
+A written text comes first (the text metrics need it): ``quote`` and ``post_update``
+when their flag is set, otherwise the text is a ``reply`` (``post`` without context).
+Then the rarer, more deliberate actions before the common ones: deleting, blocking and
+unfollowing before following, undoing before doing, and ``like`` last, since a like is
+the cheapest signal and most often rides along with another action.
+"""
+
+_ALIASES: dict[str, str] = {
+    "retweet": "repost", "boost": "repost", "share": "repost", "unretweet": "unrepost", "unboost": "unrepost",
+    "favorite": "like", "favourite": "like", "heart": "like", "comment": "reply", "respond": "reply",
+    "response": "reply", "answer": "reply", "tweet": "post", "write": "post", "new_post": "post",
+    "quote_post": "quote", "quote_tweet": "quote", "edit": "post_update", "update": "post_update",
+    "delete": "post_delete", "remove": "post_delete", "delete_post": "post_delete", "edit_post": "post_update",
+    "update_post": "post_update", "subscribe": "follow", "unsubscribe": "unfollow", "mute": "block",
+}
+_NO_ACTION = frozenset({"ignore", "none", "skip", "nothing", "no_action", "pass", "no_op", "noop"})
+_NOT_OURS = frozenset({"profile_update"})
+_ROLE_PREFIX = re.compile(r"^\s*(?:<\|?(?:assistant|im_start)\|?>\s*)?(?:assistant|model|you|answer|output|response|"
+                          r"bot|ai)\s*[:>\-]\s*", re.IGNORECASE)
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)(?:```|$)", re.DOTALL)
+MAX_ANSWER_CHARS = 50_000
+
+
+@dataclass
+class ParsedOutput:
+    """What a model answered, as one of the 13 actions (or None), with its text and what was repaired.
+
+    ``actions`` holds every action the answer chose (the multi-label answer of the
+    paper's schema, ``ignore`` and ``profile_update`` included); ``action`` is the one
+    label :data:`PRECEDENCE` picks from them. ``error`` says why ``action`` is None.
+    """
+
+    action: str | None = None
+    text: str | None = None
+    actions: tuple[str, ...] = ()
+    repairs: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.action is not None
+
+
+def _norm_name(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().strip("\"'`.!").lower())
+
+
+def _canonical(name: str, repairs: list[str]) -> str | None:
+    """A name of the 13 (or ``ignore``/``profile_update``), through aliases; None for an unknown name."""
+    n = _norm_name(name)
+    if n in ACTIONS or n in _NOT_OURS:
+        return n
+    if n in _NO_ACTION:
+        return "ignore"
+    if n.rstrip("s") in ACTIONS:  # "likes", "follows"
+        repairs.append("action_alias")
+        return n.rstrip("s")
+    if n in _ALIASES:
+        repairs.append("action_alias")
+        return _ALIASES[n]
+    return None
+
+
+def _balanced_object(s: str, start: int) -> int | None:
+    """The index after the ``}`` closing the object that opens at ``s[start]``, or None when it never closes."""
+    depth, quote, escape = 0, None, False
+    for i in range(start, len(s)):
+        ch = s[i]
+        if quote:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == quote:
+                quote = None
+            continue
+        if ch in "\"'":
+            # an apostrophe inside a word (don't) does not open a string
+            if ch == "'" and i > 0 and s[i - 1].isalnum():
+                continue
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _close_truncated(s: str) -> str:
+    """Close the strings, arrays and objects that a cut-off answer left open."""
+    stack, quote, escape = [], None, False
+    for i, ch in enumerate(s):
+        if quote:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == quote:
+                quote = None
+            continue
+        if ch in "\"'" and not (ch == "'" and i > 0 and s[i - 1].isalnum()):
+            quote = ch
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]" and stack:
+            stack.pop()
+    out = s[:-1] if (quote and s.endswith("\\")) else s
+    if quote:
+        out += quote
+    out = out.rstrip()
+    if out.endswith(","):
+        out = out[:-1]
+    elif out.endswith(":"):
+        out += " null"
+    elif re.search(r"[{,]\s*(\"[^\"]*\"|'[^']*')$", out):  # a key with no value yet
+        out += ": null"
+    return out + "".join(reversed(stack))
+
+
+def _outside_strings(s: str, fn) -> str:
+    """Apply ``fn`` to the stretches of ``s`` outside string literals."""
+    parts, buf, quote, escape = [], [], None, False
+    for i, ch in enumerate(s):
+        if quote:
+            buf.append(ch)
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == quote:
+                parts.append("".join(buf))
+                buf, quote = [], None
+            continue
+        if ch in "\"'" and not (ch == "'" and i > 0 and s[i - 1].isalnum()):
+            parts.append(fn("".join(buf)))
+            buf, quote = [ch], ch
+        else:
+            buf.append(ch)
+    parts.append("".join(buf) if quote else fn("".join(buf)))
+    return "".join(parts)
+
+
+def _loads_lenient(s: str, repairs: list[str]) -> Any:
+    """JSON, else a Python-style literal (single quotes, trailing commas, True/None); raises ValueError."""
+    try:
+        return json.loads(s)
+    except (ValueError, RecursionError):
+        pass
+    py = _outside_strings(s, lambda chunk: re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False",
+                                                                             re.sub(r"\bnull\b", "None", chunk))))
+    try:
+        value = ast.literal_eval(py)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ValueError("not a JSON object") from None
+    outside: list[str] = []
+    _outside_strings(s, lambda chunk: outside.append(chunk) or chunk)
+    bare = " ".join(outside)
+    if re.search(r"(^|[{\[,:]\s*)'", s.strip()) and re.search(r"'\s*:", s):
+        repairs.append("single_quotes")
+    if re.search(r",\s*[}\]]", bare):
+        repairs.append("trailing_comma")
+    if re.search(r"\b(True|False|None)\b", bare):
+        repairs.append("python_literals")
+    return value
+
+
+def _extract(raw: str, repairs: list[str]) -> tuple[Any, bool]:
+    """The answer's JSON value, repaired; ``(value, found)`` where ``found`` is False when there is no object."""
+    s = raw
+    fence = _FENCE.search(s)
+    if fence:
+        repairs.append("code_fence")
+        before, after = s[: fence.start()].strip(), s[fence.end():].strip()
+        s = fence.group(1)
+        if before or after:
+            repairs.append("surrounding_prose")
+    m = _ROLE_PREFIX.match(s)
+    if m:
+        repairs.append("role_prefix")
+        s = s[m.end():]
+    if s.lstrip().startswith('"'):  # an object encoded twice, as a JSON string
+        try:
+            inner = json.loads(s)
+        except ValueError:
+            inner = None
+        if isinstance(inner, str) and inner.lstrip().startswith("{"):
+            repairs.append("double_encoded")
+            s = inner
+    start = s.find("{")
+    if start < 0:
+        return s.strip(), False
+    end = _balanced_object(s, start)
+    if end is None:
+        candidate = _close_truncated(s[start:])
+        repairs.append("truncated")
+    else:
+        candidate = s[start:end]
+        if (s[:start].strip() or s[end:].strip()) and "surrounding_prose" not in repairs:
+            repairs.append("surrounding_prose")
+    return _loads_lenient(candidate, repairs), True
+
+
+def _true(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return v == 1
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "yes", "1")
+    return False
+
+
+def _chosen_from_actions(value: Any, repairs: list[str]) -> tuple[list[str], list[str]]:
+    """The names an ``actions`` field chose, and the names it held that are not actions."""
+    if isinstance(value, str):
+        try:
+            value = _loads_lenient(value, repairs)
+            repairs.append("actions_as_string")
+        except ValueError:
+            value = [value]  # a bare action name
+    if value is None:
+        return [], []
+    if isinstance(value, Mapping):
+        names = [k for k, v in value.items() if _true(v)]
+    elif isinstance(value, (list, tuple)):
+        names = [v for v in value if isinstance(v, str)]
+    else:
+        return [], [repr(value)[:40]]
+    chosen, unknown = [], []
+    for n in names:
+        c = _canonical(str(n), repairs)
+        (chosen if c else unknown).append(c or str(n))
+    return chosen, unknown
+
+
+def _clean_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        v = str(v)
+    return v if v.strip() else None
+
+
+def _decide(chosen: list[str], text: str | None, has_context: bool, out: ParsedOutput) -> ParsedOutput:
+    chosen = list(dict.fromkeys(chosen))
+    out.actions = tuple(chosen)
+    ours = [a for a in chosen if a in ACTIONS]
+    if text is not None and not any(a in TEXT_ACTIONS for a in ours):
+        ours.append("reply" if has_context else "post")
+        if chosen:
+            out.repairs.append("text_with_actions")
+        else:
+            out.repairs.append("text_only")
+    if not ours:
+        if "profile_update" in chosen:
+            out.error = "the answer chose profile_update, which is not one of the 13 actions"
+        else:
+            out.error = "the answer chose none of the 13 actions" + (" (ignore)" if "ignore" in chosen else "")
+        return out
+    if len(ours) > 1:
+        out.repairs.append("multi_action")
+    out.action = min(ours, key=PRECEDENCE.index)
+    if out.action in TEXT_ACTIONS:
+        out.text = text
+        if text is None:
+            out.repairs.append("missing_text")
+    elif text is not None:
+        out.repairs.append("dropped_text")
+    return out
+
+
+def parse_output(raw: str | None, *, has_context: bool = True) -> ParsedOutput:
+    """Read a model's answer into one of the 13 actions, its text, and what had to be repaired. Never raises.
+
+    It reads this project's schema ``{"action": ..., "text": ...}`` and the paper's
+    ``{"actions": {<name>: bool, ...}, "text": ...}`` (``actions`` may also be that object
+    as a JSON string, a list of names, or null with a text), and repairs code fences,
+    prose around the object, a role prefix (``assistant:``), single quotes, trailing
+    commas, Python literals, an object cut off part-way, and action aliases (``retweet``).
+
+    The rules that make one label:
+
+    - the chosen actions are the ``action`` field and every true key of ``actions``;
+    - a text with no text action among them is a ``reply`` when ``has_context`` (the
+      thread had messages before), else a ``post``;
+    - of several, the first in :data:`PRECEDENCE` wins;
+    - ``ignore`` alone, ``profile_update`` alone, or nothing chosen and no text, is a
+      valid answer that chose none of the 13: ``action`` is None and ``error`` says so;
+    - an answer with no JSON object is taken whole as the text (repair ``plain_text``),
+      unless it is just an action name (``bare_action``).
+    """
+    out = ParsedOutput()
+    try:
+        return _parse(raw, has_context, out)
+    except Exception as exc:  # noqa: BLE001 - the contract is that parsing never raises
+        out.action, out.text = None, None
+        out.error = f"unparseable answer ({type(exc).__name__})"
+        return out
+
+
+def _parse(raw: str | None, has_context: bool, out: ParsedOutput) -> ParsedOutput:
+    if raw is None:
+        out.error = "no answer (the call failed or was refused)"
+        return out
+    if not isinstance(raw, str):
+        out.error = f"the answer is a {type(raw).__name__}, not a string"
+        return out
+    if not raw.strip():
+        out.error = "empty answer"
+        return out
+    if len(raw) > MAX_ANSWER_CHARS:
+        raw = raw[:MAX_ANSWER_CHARS]
+        out.repairs.append("cut_long_answer")
+    try:
+        value, found = _extract(raw, out.repairs)
+    except ValueError:
+        out.error = "the answer holds an object that could not be read as JSON"
+        return out
+    if not found:
+        text = value
+        name = _canonical(text, out.repairs) if len(text) <= 40 else None
+        if name is not None:
+            out.repairs.append("bare_action")
+            return _decide([name], None, has_context, out)
+        out.repairs.append("plain_text")
+        return _decide([], _clean_text(text), has_context, out)
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, Mapping)), None)
+        out.repairs.append("list_of_objects")
+    if not isinstance(value, Mapping):
+        out.error = "the answer's JSON is not an object"
+        return out
+    obj = {str(k).strip().lower(): v for k, v in value.items()}
+    chosen: list[str] = []
+    unknown: list[str] = []
+    if "action" in obj and obj["action"] is not None:
+        if isinstance(obj["action"], str):
+            c = _canonical(obj["action"], out.repairs)
+            (chosen if c else unknown).append(c or obj["action"])
+        else:
+            more, bad = _chosen_from_actions(obj["action"], out.repairs)
+            chosen += more
+            unknown += bad
+    if "actions" in obj:
+        more, bad = _chosen_from_actions(obj["actions"], out.repairs)
+        chosen += more
+        unknown += bad
+    text = _clean_text(obj.get("text", obj.get("content", obj.get("message"))))
+    out = _decide(chosen, text, has_context, out)
+    if unknown and out.action is None:
+        out.error = "the answer names an action that is not one of the 13"
+    elif unknown:
+        out.repairs.append("unknown_action_ignored")
+    return out
