@@ -110,12 +110,84 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=0, help="ingest processes (default 0: one per CPU)")
     b.add_argument("--resume", action="store_true", help="skip finished stages, continue a killed one")
 
-    bl = sub.add_parser("baseline", help="run a baseline and write its predictions")
+    bl = sub.add_parser("baseline", help="run a baseline and write its predictions",
+                        description="Baselines: majority, cluster_majority, random, persona_prior, retrieval, gbdt. "
+                                    "Each fits on the train split and writes a valid submission.")
     bl.add_argument("name")
     bl.add_argument("--dataset", required=True, type=Path)
     bl.add_argument("--config", required=True)
     bl.add_argument("--split", default="test")
     bl.add_argument("--out", required=True, type=Path)
+    bl.add_argument("--seed", type=int, default=None, help="random, persona_prior (sample), retrieval, gbdt")
+    bl.add_argument("--mode", choices=("argmax", "sample"), default=None, help="persona_prior: argmax (default) "
+                                                                              "or sampled from the cluster's mix")
+    bl.add_argument("--engine", choices=("auto", "lightgbm", "sklearn"), default=None,
+                    help="gbdt: LightGBM when installed (auto), or scikit-learn's HistGradientBoosting")
+    bl.add_argument("--model", default=None, help="retrieval, gbdt: the context embedding model (default: the "
+                                                  "packaged all-MiniLM-L6-v2)")
+
+    pr = sub.add_parser("predict", help="a causal LM (or an OpenAI-compatible server) answers a split: a submission",
+                        description="Writes PRED.jsonl (a valid submission), PRED.raw.jsonl (the raw answers, "
+                                    "kept so that --reparse can parse them again without the model) and "
+                                    "PRED.report.json (repairs, parse errors and fallbacks).")
+    pr.add_argument("--model", required=True, help="a local folder, a Hub id, or a folder holding a LoRA adapter; "
+                                                   "with --engine openai, the model name the server serves")
+    pr.add_argument("--dataset", required=True, type=Path)
+    pr.add_argument("--config", required=True)
+    pr.add_argument("--split", default="test")
+    pr.add_argument("--out", required=True, type=Path)
+    pr.add_argument("--engine", choices=("transformers", "openai"), default="transformers")
+    pr.add_argument("--endpoint", default=None, help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1")
+    pr.add_argument("--api-key-env", default=None, metavar="VAR",
+                    help="openai: the environment variable that holds the API key (never pass a key itself)")
+    pr.add_argument("--style", choices=("chat", "plain"), default="chat",
+                    help="chat: the model's chat template (default); plain: one prompt string for base models")
+    pr.add_argument("--persona", action="store_true", help="describe the row's persona in the system message")
+    pr.add_argument("--max-new-tokens", type=int, default=128)
+    pr.add_argument("--temperature", type=float, default=0.0, help="0 (default) is greedy decoding")
+    pr.add_argument("--top-p", type=float, default=1.0)
+    pr.add_argument("--seed", type=int, default=0, help="for sampling (--temperature > 0)")
+    pr.add_argument("--batch-size", type=int, default=8, help="transformers: prompts per generate call")
+    pr.add_argument("--device", default=None, help="transformers: cpu, cuda, cuda:1 (default: cuda when there)")
+    pr.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    pr.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
+    pr.add_argument("--retries", type=int, default=4, help="openai: retries per request, with backoff")
+    pr.add_argument("--fallback", default=None, metavar="ACTION",
+                    help="the action of rows whose answer is unusable (default: the train split's most common)")
+    pr.add_argument("--resume", action="store_true", help="keep the rows already answered in PRED.raw.jsonl")
+    pr.add_argument("--reparse", action="store_true", help="parse PRED.raw.jsonl again; run no model")
+
+    ft = sub.add_parser("finetune", help="fine-tune a causal LM on a config's train split (TRL SFTTrainer, LoRA)",
+                        description="Supervised fine-tuning with the paper's settings by default: LoRA r=16, "
+                                    "alpha=16, dropout 0.1, learning rate 3e-4, 3 epochs, batch 2 with gradient "
+                                    "accumulation 16. The output folder is what predict --model takes.")
+    ft.add_argument("--model", required=True, help="a local folder or a Hub id")
+    ft.add_argument("--dataset", required=True, type=Path)
+    ft.add_argument("--config", required=True)
+    ft.add_argument("--out", required=True, type=Path, help="the adapter folder (checkpoints in OUT/checkpoints)")
+    ft.add_argument("--loss", choices=("ce", "focal"), default="ce")
+    ft.add_argument("--gamma", type=float, default=1.0, help="focal loss exponent (default 1, as the paper)")
+    ft.add_argument("--no-lora", action="store_true", help="train every weight instead of a LoRA adapter")
+    ft.add_argument("--lora-r", type=int, default=16)
+    ft.add_argument("--lora-alpha", type=int, default=16)
+    ft.add_argument("--lora-dropout", type=float, default=0.1)
+    ft.add_argument("--target-modules", default="auto",
+                    help="comma-separated module names, 'all-linear', or auto: q/k/v/o projections (default)")
+    ft.add_argument("--learning-rate", type=float, default=3e-4)
+    ft.add_argument("--epochs", type=float, default=3.0)
+    ft.add_argument("--batch-size", type=int, default=2)
+    ft.add_argument("--grad-accum", type=int, default=16)
+    ft.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps (a quick run)")
+    ft.add_argument("--limit", type=int, default=None, help="train on N rows (a seeded sample)")
+    ft.add_argument("--eval-limit", type=int, default=1000, help="validation rows (default 1000)")
+    ft.add_argument("--max-length", type=int, default=2048)
+    ft.add_argument("--style", choices=("chat", "plain"), default="chat")
+    ft.add_argument("--persona", action="store_true", help="describe the row's persona in the system message")
+    ft.add_argument("--save-steps", type=int, default=200)
+    ft.add_argument("--logging-steps", type=int, default=10)
+    ft.add_argument("--gradient-checkpointing", action="store_true")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--no-resume", action="store_true", help="start over instead of resuming from a checkpoint")
 
     v = sub.add_parser("validate", help="check a predictions file before scoring")
     v.add_argument("predictions", type=Path)
@@ -240,8 +312,53 @@ def _topics(values: list[str]) -> tuple[str, ...] | None:
 def _cmd_baseline(a: argparse.Namespace) -> None:
     from blueprint.baselines import run_baseline
 
-    n = run_baseline(a.name, a.dataset, a.config, a.split, a.out)
+    options = {k: v for k, v in (("seed", a.seed), ("mode", a.mode), ("engine", a.engine), ("model", a.model))
+               if v is not None}
+    n = run_baseline(a.name, a.dataset, a.config, a.split, a.out, **options)
     print(f"{a.out}: {n} predictions ({a.name} on {a.config}/{a.split})")
+
+
+def _cmd_predict(a: argparse.Namespace) -> None:
+    from blueprint.models.predict import GenerationConfig, OpenAIEngine, TransformersEngine, predict, reparse
+
+    if a.reparse:
+        r = reparse(a.dataset, a.config, a.out, split=a.split, fallback=a.fallback)
+    else:
+        gen = GenerationConfig(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_p=a.top_p,
+                               seed=a.seed, batch_size=a.batch_size)
+        if a.engine == "openai":
+            if not a.endpoint:
+                raise BadInputError("--engine openai needs --endpoint URL", field="endpoint")
+            engine = OpenAIEngine(a.endpoint, a.model, style=a.style, generation=gen, api_key_env=a.api_key_env,
+                                  concurrency=a.concurrency, retries=a.retries)
+        else:
+            engine = TransformersEngine(a.model, style=a.style, generation=gen, device=a.device, dtype=a.dtype)
+        r = predict(engine, a.dataset, a.config, a.out, split=a.split, persona=a.persona, fallback=a.fallback,
+                    resume=a.resume, progress=not a.quiet)
+    fb = r["fallback"]
+    print(f"{a.out}: {r['rows']} predictions ({a.config}/{a.split}); parsed {r['parsed']}, fallback "
+          f"{r['fallbacks']} ({r['fallback_rate']:.1%}, action {fb['action']})")
+    if r["repairs"]:
+        print("  repairs: " + ", ".join(f"{k} {v}" for k, v in r["repairs"].items()))
+    if r["errors"]:
+        print("  unusable: " + "; ".join(f"{k}: {v}" for k, v in r["errors"].items()))
+    print(f"  raw answers {r['raw_answers']}; report {Path(a.out).with_name(Path(a.out).stem + '.report.json')}")
+
+
+def _cmd_finetune(a: argparse.Namespace) -> None:
+    from blueprint.models.finetune import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig(lora=not a.no_lora, lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
+                         target_modules=a.target_modules, learning_rate=a.learning_rate, epochs=a.epochs,
+                         batch_size=a.batch_size, grad_accum=a.grad_accum, loss=a.loss, gamma=a.gamma,
+                         max_steps=a.max_steps, limit=a.limit, eval_limit=a.eval_limit, max_length=a.max_length,
+                         style=a.style, persona=a.persona, seed=a.seed, save_steps=a.save_steps,
+                         logging_steps=a.logging_steps, gradient_checkpointing=a.gradient_checkpointing)
+    s = finetune(a.model, a.dataset, a.config, a.out, cfg, resume=not a.no_resume, progress=not a.quiet)
+    first = s["train_loss"][0]["loss"] if s["train_loss"] else float("nan")
+    last = s["train_loss"][-1]["loss"] if s["train_loss"] else float("nan")
+    print(f"{a.out}: {s['steps']} steps on {s['train_rows']} rows in {s['seconds']:.0f} s; training loss "
+          f"{first:.4f} -> {last:.4f}; validation loss {s['final_eval_loss']:.4f}")
 
 
 def _cmd_validate(a: argparse.Namespace) -> None:
@@ -324,6 +441,8 @@ COMMANDS = {
     "synth": _cmd_synth,
     "build": _cmd_build,
     "baseline": _cmd_baseline,
+    "predict": _cmd_predict,
+    "finetune": _cmd_finetune,
     "validate": _cmd_validate,
     "score": _cmd_score,
     "leaderboard": _cmd_leaderboard,

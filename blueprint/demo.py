@@ -1,7 +1,8 @@
 """``blueprint demo``: the whole product on a synthetic corpus, from raw records to a leaderboard row.
 
-synth -> build (ingest, threads, embed, cluster, privacy, export) -> the majority and
-per-persona majority baselines -> validate and score -> results JSON -> leaderboard.
+synth -> build (ingest, threads, embed, cluster, privacy, export) -> every baseline
+(majority, cluster_majority, random, persona_prior, retrieval, gbdt) -> validate and
+score -> results JSON -> leaderboard.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from blueprint.synth import SynthConfig, synthesize
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("majority", "cluster_majority")
+BASELINES = ("majority", "cluster_majority", "random", "persona_prior", "retrieval", "gbdt")
 
 
 @dataclass
@@ -59,7 +60,10 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
     for name in BASELINES:
         preds = out / "predictions" / f"{name}.jsonl"
         log.info("[3/6] baseline: %s on %s/test -> %s", name, config, preds)
-        run_baseline(name, dataset, config, "test", preds)
+        options = {"model": model} if name in ("retrieval", "gbdt") else {}
+        if name in ("random", "persona_prior", "retrieval", "gbdt"):
+            options["seed"] = seed
+        run_baseline(name, dataset, config, "test", preds, **options)
         log.info("[4/6] score %s: actions, texts and distributions, per cluster, with bootstrap intervals", name)
         result = score(preds, dataset, config, "test", model_name=name,
                        score_config=ScoreConfig(model=model, seed=seed))

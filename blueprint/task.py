@@ -438,6 +438,9 @@ def _extract(raw: str, repairs: list[str]) -> tuple[Any, bool]:
     start = s.find("{")
     if start < 0:
         return s.strip(), False
+    bracket = s.find("[")
+    if 0 <= bracket < start and not s[:bracket].strip():  # a list of answers
+        start = bracket
     end = _balanced_object(s, start)
     if end is None:
         candidate = _close_truncated(s[start:])
@@ -490,11 +493,12 @@ def _clean_text(v: Any) -> str | None:
     return v if v.strip() else None
 
 
-def _decide(chosen: list[str], text: str | None, has_context: bool, out: ParsedOutput) -> ParsedOutput:
+def _decide(chosen: list[str], text: str | None, has_context: bool, out: ParsedOutput,
+            text_is_message: bool = True) -> ParsedOutput:
     chosen = list(dict.fromkeys(chosen))
     out.actions = tuple(chosen)
     ours = [a for a in chosen if a in ACTIONS]
-    if text is not None and not any(a in TEXT_ACTIONS for a in ours):
+    if text is not None and text_is_message and not any(a in TEXT_ACTIONS for a in ours):
         ours.append("reply" if has_context else "post")
         if chosen:
             out.repairs.append("text_with_actions")
@@ -530,8 +534,10 @@ def parse_output(raw: str | None, *, has_context: bool = True) -> ParsedOutput:
     The rules that make one label:
 
     - the chosen actions are the ``action`` field and every true key of ``actions``;
-    - a text with no text action among them is a ``reply`` when ``has_context`` (the
-      thread had messages before), else a ``post``;
+    - in the paper's schema, a text with no text action among the chosen ones is a
+      written message: a ``reply`` when ``has_context`` (the thread had messages
+      before), else a ``post``; in this project's schema, a text beside a non-text
+      ``action`` is dropped (repair ``dropped_text``);
     - of several, the first in :data:`PRECEDENCE` wins;
     - ``ignore`` alone, ``profile_update`` alone, or nothing chosen and no text, is a
       valid answer that chose none of the 13: ``action`` is None and ``error`` says so;
@@ -582,10 +588,12 @@ def _parse(raw: str | None, has_context: bool, out: ParsedOutput) -> ParsedOutpu
     obj = {str(k).strip().lower(): v for k, v in value.items()}
     chosen: list[str] = []
     unknown: list[str] = []
+    single = None  # this project's schema: one named action, whose text counts only for a text action
     if "action" in obj and obj["action"] is not None:
         if isinstance(obj["action"], str):
             c = _canonical(obj["action"], out.repairs)
             (chosen if c else unknown).append(c or obj["action"])
+            single = c
         else:
             more, bad = _chosen_from_actions(obj["action"], out.repairs)
             chosen += more
@@ -595,7 +603,8 @@ def _parse(raw: str | None, has_context: bool, out: ParsedOutput) -> ParsedOutpu
         chosen += more
         unknown += bad
     text = _clean_text(obj.get("text", obj.get("content", obj.get("message"))))
-    out = _decide(chosen, text, has_context, out)
+    text_is_message = not (single in ACTIONS and "actions" not in obj)
+    out = _decide(chosen, text, has_context, out, text_is_message)
     if unknown and out.action is None:
         out.error = "the answer names an action that is not one of the 13"
     elif unknown:

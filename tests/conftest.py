@@ -68,3 +68,21 @@ def tiny_model(tmp_path_factory) -> Path:
     BertModel(cfg).eval().save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory, tiny_model) -> Path:
+    """A small exported BluePrint dataset (partitions 2 and 5) built from a synthetic corpus with the tiny BERT."""
+    from blueprint.simpact.cluster import ClusterConfig
+    from blueprint.simpact.ingest import IngestConfig
+    from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
+    from blueprint.synth import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("small-dataset")
+    synthesize(root / "raw", SynthConfig(users=120, seed=3, days=2.0))
+    secret = root / "s.key"
+    secret.write_text("k" * 48)
+    cfg = BuildConfig(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
+                      cluster=ClusterConfig(partitions=(2, 5), size_min=5))
+    build([root / "raw"], root / "ds", cfg, secret_file=secret, progress=False)
+    return root / "ds"
