@@ -68,7 +68,7 @@ def make_tiny_causal_lm(path: Path, texts, *, vocab_size: int = 400, hidden: int
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
                       num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
                       max_position_embeddings=2048, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                      bos_token_id=tok.bos_token_id, tie_word_embeddings=True)
+                      bos_token_id=tok.bos_token_id, tie_word_embeddings=False, initializer_range=0.2)
     LlamaForCausalLM(cfg).eval().save_pretrained(path)
     tok.save_pretrained(path)
     return path

@@ -178,7 +178,7 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
         eval_strategy="epoch", save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda, disable_tqdm=not progress,
-        gradient_checkpointing=cfg.gradient_checkpointing, dataloader_num_workers=0,
+        dataloader_num_workers=0, **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
     )
     peft_config = None
     if cfg.lora:
@@ -190,6 +190,10 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     trainer_cls = _focal_trainer(cfg.gamma) if cfg.loss == "focal" else SFTTrainer
     trainer = trainer_cls(model=net, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tok,
                           peft_config=peft_config)
+    if not progress:  # no per-step log dicts on stdout either
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
     if last:
         log.info("finetune: resuming from %s", last)
