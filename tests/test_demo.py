@@ -90,3 +90,15 @@ def test_cluster_reports_are_in_the_dataset_and_linked(demo):
         png = (demo / "dataset" / "reports" / f"clusters_{k}.png").read_bytes()
         assert png.startswith(b"\x89PNG")
         assert f"reports/clusters_{k}.md" in card and f"reports/clusters_{k}.png" in card
+
+
+def test_every_baseline_is_on_the_leaderboard_and_gbdt_beats_the_priors(demo):
+    from blueprint.demo import BASELINES
+
+    board = (demo / "leaderboard" / "leaderboard.md").read_text()
+    f1 = {}
+    for name in BASELINES:
+        assert f"| {name} | 5_clusters | test |" in board
+        f1[name] = orjson.loads((demo / "results" / f"{name}.json").read_bytes())["results"]["macro_f1"]
+    assert set(BASELINES) == {"majority", "cluster_majority", "random", "persona_prior", "retrieval", "gbdt"}
+    assert f1["gbdt"] > f1["persona_prior"] and f1["gbdt"] > f1["majority"]

@@ -16,8 +16,8 @@ from blueprint.leaderboard.score import check, score
 from blueprint.metrics.suite import ScoreConfig
 from blueprint.models.predict import (GenerationConfig, OpenAIEngine, TransformersEngine, alternating, predict,
                                       raw_path_for, report_path_for)
+from blueprint.models.tiny import make_tiny_causal_lm
 from blueprint.task import SYSTEM_PROMPT, to_messages, to_target
-from helpers import make_tiny_causal_lm
 
 CONFIG = "5_clusters"
 
