@@ -308,9 +308,13 @@ def _canonical(name: str, repairs: list[str]) -> str | None:
     return None
 
 
-def _balanced_object(s: str, start: int) -> int | None:
-    """The index after the ``}`` closing the object that opens at ``s[start]``, or None when it never closes."""
-    depth, quote, escape = 0, None, False
+def _strings(s: str, start: int = 0) -> tuple[list[tuple[int, int]], str | None]:
+    """The string literals of ``s[start:]`` as ``[begin, end)`` spans (quotes included), and the quote left open.
+
+    Both quote kinds open a string, except an apostrophe inside a word (``don't``).
+    """
+    spans: list[tuple[int, int]] = []
+    quote, escape, begin = None, False, 0
     for i in range(start, len(s)):
         ch = s[i]
         if quote:
@@ -319,14 +323,30 @@ def _balanced_object(s: str, start: int) -> int | None:
             elif ch == "\\":
                 escape = True
             elif ch == quote:
+                spans.append((begin, i + 1))
                 quote = None
-            continue
-        if ch in "\"'":
-            # an apostrophe inside a word (don't) does not open a string
-            if ch == "'" and i > 0 and s[i - 1].isalnum():
-                continue
-            quote = ch
-        elif ch in "{[":
+        elif ch in "\"'" and not (ch == "'" and i > 0 and s[i - 1].isalnum()):
+            quote, begin = ch, i
+    if quote:
+        spans.append((begin, len(s)))
+    return spans, quote
+
+
+def _outside(s: str, start: int = 0):
+    """``(index, char)`` for each character of ``s[start:]`` outside string literals, and the quote left open."""
+    spans, open_quote = _strings(s, start)
+    chars, pos = [], start
+    for a, b in spans + [(len(s), len(s))]:
+        chars.extend((i, s[i]) for i in range(pos, a))
+        pos = b
+    return chars, open_quote
+
+
+def _balanced_object(s: str, start: int) -> int | None:
+    """The index after the bracket closing the one that opens at ``s[start]``, or None when it never closes."""
+    depth = 0
+    for i, ch in _outside(s, start)[0]:
+        if ch in "{[":
             depth += 1
         elif ch in "}]":
             depth -= 1
@@ -337,19 +357,10 @@ def _balanced_object(s: str, start: int) -> int | None:
 
 def _close_truncated(s: str) -> str:
     """Close the strings, arrays and objects that a cut-off answer left open."""
-    stack, quote, escape = [], None, False
-    for i, ch in enumerate(s):
-        if quote:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == quote:
-                quote = None
-            continue
-        if ch in "\"'" and not (ch == "'" and i > 0 and s[i - 1].isalnum()):
-            quote = ch
-        elif ch in "{[":
+    chars, quote = _outside(s)
+    stack = []
+    for _, ch in chars:
+        if ch in "{[":
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and stack:
             stack.pop()
@@ -368,25 +379,11 @@ def _close_truncated(s: str) -> str:
 
 def _outside_strings(s: str, fn) -> str:
     """Apply ``fn`` to the stretches of ``s`` outside string literals."""
-    parts, buf, quote, escape = [], [], None, False
-    for i, ch in enumerate(s):
-        if quote:
-            buf.append(ch)
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == quote:
-                parts.append("".join(buf))
-                buf, quote = [], None
-            continue
-        if ch in "\"'" and not (ch == "'" and i > 0 and s[i - 1].isalnum()):
-            parts.append(fn("".join(buf)))
-            buf, quote = [ch], ch
-        else:
-            buf.append(ch)
-    parts.append("".join(buf) if quote else fn("".join(buf)))
-    return "".join(parts)
+    parts, pos = [], 0
+    for a, b in _strings(s)[0]:
+        parts += [fn(s[pos:a]), s[a:b]]
+        pos = b
+    return "".join(parts) + fn(s[pos:])
 
 
 def _loads_lenient(s: str, repairs: list[str]) -> Any:
