@@ -44,9 +44,14 @@ class TextPool:
 
 
 def context_text(thread: Sequence[Mapping]) -> str:
-    """The context of a thread as one text for an encoder: the newest message first, so truncation drops the oldest."""
-    example = {"thread": thread}
-    return "\n".join(t.text for t in reversed(context(example)) if t.text)
+    """The text a neighbour search keys on: the last message before the answer, the one the user responds to.
+
+    For a reply it is the parent, for a like, repost or quote the target post, for a
+    follow or block the target's latest post; an empty string for a new post. These are
+    posts the build has already embedded, so the embedding cache answers most lookups.
+    """
+    turns = context({"thread": thread})
+    return (turns[-1].text or "") if turns else ""
 
 
 class ContextEmbedder:

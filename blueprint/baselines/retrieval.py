@@ -1,7 +1,8 @@
 """The retrieval baseline: copy the action and text of the nearest train thread of the same persona.
 
-"Nearest" is by the cosine of context embeddings (the thread before the last message,
-newest message first, embedded with the project's encoder and its on-disk cache). A
+"Nearest" is by the cosine of context embeddings: the embedding of the message the user
+responds to (the last message before the answer), with the project's encoder and its
+on-disk cache. A
 thread without context (a new post) has no neighbour by content, so it copies a train
 thread without context of the same cluster, drawn with ``seed``. A cluster with no
 candidate falls back to every cluster's.
