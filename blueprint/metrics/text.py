@@ -65,7 +65,8 @@ def distance_histogram(x: np.ndarray, chunk: int = 2048) -> np.ndarray:
     u = _unit(x)
     n = len(u)
     counts = np.zeros(len(BINS) - 1, dtype=np.int64)
-    upper = np.triu(np.ones((chunk, chunk), dtype=bool), k=1)
+    side = min(chunk, n)  # a mask only as large as the biggest block: small sets are scored many times
+    upper = np.triu(np.ones((side, side), dtype=bool), k=1)
     for a in range(0, n, chunk):
         for b in range(a, n, chunk):
             block = 1.0 - u[a : a + chunk] @ u[b : b + chunk].T
