@@ -1,4 +1,7 @@
-"""``blueprint predict``'s transformers engine: batched, length-sorted generation against one prompt at a time.
+"""``blueprint predict``'s transformers engine against one prompt at a time, plainly.
+
+The engine batches prompts of similar length with left padding and computes the shared
+system prompt's keys and values once; the reference generates for one prompt at a time.
 
     python benchmarks/bench_predict.py [--rows 256] [--batch-size 16] [--max-new-tokens 32] [--model PATH]
 
@@ -64,10 +67,11 @@ def main() -> None:
         prompts = [to_messages(r) for r in rows]
         gen = dict(max_new_tokens=args.max_new_tokens)
         batched = TransformersEngine(model, generation=GenerationConfig(batch_size=args.batch_size, **gen))
-        single = TransformersEngine(model, generation=GenerationConfig(batch_size=1, **gen), sort_by_length=False)
+        single = TransformersEngine(model, generation=GenerationConfig(batch_size=1, **gen), sort_by_length=False,
+                                    share_prefix=False)
         single._loaded = batched.load()  # one model in memory, the same weights for both
         results: dict[str, dict[int, str]] = {}
-        contenders = {f"batched ({args.batch_size}, length-sorted)": batched, "one at a time": single}
+        contenders = {f"engine (batch {args.batch_size}, shared prefix)": batched, "one at a time": single}
         times = interleaved({name: (lambda e=e, name=name: results.__setitem__(name, run(e, prompts)))
                              for name, e in contenders.items()}, args.repeats)
         names = list(contenders)

@@ -4,7 +4,8 @@ Two engines share one driver:
 
 - :class:`TransformersEngine` runs any Hugging Face causal LM (a local folder, a Hub id,
   or a folder holding a peft LoRA adapter over its base) with batched generation: left
-  padding, batches of prompts of similar length (longest first), greedy by default;
+  padding, batches of prompts of similar length (longest first), the shared system
+  prompt's keys and values computed once, greedy by default;
 - :class:`OpenAIEngine` calls any OpenAI-compatible chat-completions server (vLLM, TGI,
   llama.cpp's server) with bounded concurrency and retries with exponential backoff and
   jitter. The API key is read from an environment variable, never from the command line,
@@ -20,6 +21,8 @@ errors and fallbacks go to ``<out stem>.report.json``.
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import os
 import random
@@ -93,13 +96,15 @@ class TransformersEngine:
     name = "transformers"
 
     def __init__(self, model: str, *, style: str = "chat", generation: GenerationConfig = GenerationConfig(),
-                 device: str | None = None, dtype: str = "auto", sort_by_length: bool = True) -> None:
+                 device: str | None = None, dtype: str = "auto", sort_by_length: bool = True,
+                 share_prefix: bool = True) -> None:
         if style not in STYLES:
             raise BadInputError(f"must be one of {STYLES}, got {style!r}", field="style")
         self.model_name = str(model)
         self.style = style
         self.gen = generation
         self.sort_by_length = sort_by_length
+        self.share_prefix = share_prefix
         self._device = device
         self._dtype = dtype
         self._loaded: tuple[Any, Any, Any] | None = None
@@ -130,10 +135,18 @@ class TransformersEngine:
                                     "try --style plain", field="style") from None
 
     def generate(self, prompts: Sequence[Any], on_done: OnDone, *, progress: bool = False) -> None:
-        """Answer every prompt; ``on_done(i, answer, None)`` as each batch finishes."""
+        """Answer every prompt; ``on_done(i, answer, None)`` as each batch finishes.
+
+        Every prompt starts with the same system message, so with ``share_prefix`` its
+        keys and values are computed once and reused by every batch: each batch is laid
+        out as ``[shared prefix][left padding][the row's own tokens]``, and the attention
+        mask and position ids skip the padding.
+        """
         torch, tok, net = self.load()
         texts = [self.render(p) for p in prompts]
         ids = tok(texts, add_special_tokens=False)["input_ids"]
+        if not ids:
+            return
         order = sorted(range(len(texts)), key=lambda i: (-len(ids[i]), i)) if self.sort_by_length else \
             list(range(len(texts)))
         stop = _stop_ids(tok, net)
@@ -146,15 +159,64 @@ class TransformersEngine:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with torch.inference_mode(), progress_bar(total=len(texts), desc="predict", unit="row",
                                                   enabled=progress) as bar:
+            n_prefix, prefix_cache = self._prefix_cache(ids) if self.share_prefix else (0, None)
             for start in range(0, len(order), self.gen.batch_size):
                 batch = order[start:start + self.gen.batch_size]
-                enc = tok.pad({"input_ids": [ids[i] for i in batch]}, padding=True, return_tensors="pt")
+                if prefix_cache is None:
+                    enc = tok.pad({"input_ids": [ids[i] for i in batch]}, padding=True, return_tensors="pt")
+                    extra = {}
+                else:
+                    enc = _prefixed_batch(torch, [ids[i] for i in batch], n_prefix, tok.pad_token_id)
+                    cache = copy.deepcopy(prefix_cache)
+                    cache.batch_repeat_interleave(len(batch))
+                    extra = {_cache_kwarg(): cache}
                 enc = {k: v.to(net.device) for k, v in enc.items()}
-                out = net.generate(**enc, **kwargs)
+                out = net.generate(**enc, **kwargs, **extra)
                 new = out[:, enc["input_ids"].shape[1]:]
                 for i, answer in zip(batch, tok.batch_decode(new, skip_special_tokens=True)):
                     on_done(i, answer.strip(), None)
                 bar.update(len(batch))
+
+    MIN_SHARED_PREFIX = 16
+
+    def _prefix_cache(self, ids: list[list[int]]):
+        """(length, key-value cache) of the token prefix every prompt shares; (0, None) when too short to pay."""
+        torch, _, net = self.load()
+        first, n = ids[0], 0
+        limit = min(len(x) for x in ids) - 1  # every row keeps at least one token of its own
+        while n < limit and all(x[n] == first[n] for x in ids):
+            n += 1
+        if n < self.MIN_SHARED_PREFIX:
+            return 0, None
+        out = net(torch.tensor([first[:n]], device=net.device), use_cache=True)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if not hasattr(cache, "batch_repeat_interleave"):
+            return 0, None
+        return n, cache
+
+
+@functools.cache
+def _cache_kwarg() -> str:
+    """The name generate() takes a key-value cache under: ``cache`` in transformers 5, ``past_key_values`` before."""
+    try:
+        from transformers.generation.utils import ALL_CACHE_NAMES
+    except ImportError:
+        return "past_key_values"
+    return "cache" if "cache" in ALL_CACHE_NAMES else "past_key_values"
+
+
+def _prefixed_batch(torch, rows: list[list[int]], n_prefix: int, pad_id: int) -> dict:
+    """``[shared prefix][left padding][own tokens]`` for each row, with the attention mask that skips the padding."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        own = r[n_prefix:]
+        input_ids[j, :n_prefix] = torch.tensor(r[:n_prefix])
+        input_ids[j, width - len(own):] = torch.tensor(own)
+        mask[j, :n_prefix] = 1
+        mask[j, width - len(own):] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
 
 
 def _stop_ids(tok, net) -> list[int]:
