@@ -382,7 +382,8 @@ def _cmd_score(a: argparse.Namespace) -> None:
     elif a.rare:
         rare = tuple(x.strip() for x in a.rare.split(",") if x.strip())
     try:
-        cfg = ScoreConfig(bootstrap=a.bootstrap, seed=a.seed, model=a.model, bertscore=not a.no_bertscore, rare=rare)
+        cfg = ScoreConfig(bootstrap=a.bootstrap, seed=a.seed, model=a.model, bertscore=not a.no_bertscore, rare=rare,
+                          progress=not a.quiet)
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
     res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name, labels=a.labels, score_config=cfg)

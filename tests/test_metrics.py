@@ -169,7 +169,7 @@ def test_identical_sets_are_perfect(tiny_model):
     assert abs(distinguishability(emb, emb, seed=0) - 0.5) <= 0.1
     acts = random_actions(100, 9)
     d = score_distribution(acts, acts, [i % 4 for i in range(100)])
-    assert d["action_js"] == 0.0 and d["diagonality"] > d["diagonality_chance"]
+    assert d["action_js"] == 0.0 and d["diagonality_action_f1"] > d["diagonality_chance"]
 
 
 def test_distinguishability_separates_different_sets():
@@ -238,3 +238,23 @@ def test_bootstrap_intervals_cover_the_estimate():
         assert lo <= out[k] <= hi and hi - lo < 0.3
     again = score_actions(y_true, y_pred, np.arange(400) % 3, bootstrap=100, seed=1)
     assert again["ci"] == out["ci"]  # a seed fixes the intervals
+
+
+def test_intervals_contain_their_estimate_even_for_statistics_that_resampling_biases():
+    from blueprint.metrics.suite import NO_INTERVAL, interval
+
+    # per-cluster action JS on small clusters: a resample's histograms are noisier, so its JS is biased upward
+    # and most plain percentile intervals sit above the estimate
+    y_true, y_pred = random_actions(120, 21), random_actions(120, 22)
+    clusters = np.arange(120) % 8
+    out = score_distribution(y_true, y_pred, clusters, bootstrap=200, seed=3)
+    for name in ("action_js", "cluster_action_js", "diagonality", "action_js_diagonality"):
+        lo, hi = out["ci"][name]
+        assert lo <= out[name] <= hi, (name, out[name], lo, hi)
+    # a maximum gets no interval, and says why
+    assert "maximum" in NO_INTERVAL["max_cosine"]
+    # the interval keeps the resamples' spread on each side of their median, moved onto the estimate
+    draws = np.arange(101) / 100.0 + 0.2  # median 0.7, 2.5% and 97.5% percentiles 0.225 and 1.175
+    lo, hi = interval(draws, 0.5, 0.95)
+    assert lo == pytest.approx(0.5 - (0.7 - 0.225)) and hi == pytest.approx(min(1.0, 0.5 + (1.175 - 0.7)))
+    assert isinstance(interval([np.nan], 0.5, 0.95), str)

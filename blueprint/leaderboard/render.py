@@ -24,9 +24,13 @@ def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
         res = read_json(f)
         if not isinstance(res, dict) or "results" not in res or "config" not in res:
             raise BadInputError("not a BluePrint results file (no 'results' or 'config')", path=f)
-        missing = [m for m in LEADERBOARD if m not in res["results"]]
-        if missing:
-            raise BadInputError(f"results lack {missing}", path=f, field="results")
+        bad = [k for k in ("model_name", "n-samples") if k not in res] + [
+            k for k in ("macro_f1", "accuracy") if not isinstance(res["results"].get(k), (int, float))]
+        if bad:
+            raise BadInputError(f"not a BluePrint results file (no {bad[0]!r})", path=f, field=bad[0])
+        if not isinstance(res["config"], dict) or not {"dataset_config", "split"} <= set(res["config"]):
+            raise BadInputError("not a BluePrint results file (config lacks dataset_config or split)", path=f,
+                                field="config")
         rows.append(res)
     if not rows:
         raise BadInputError("no results files (*.json) found", path=d)
@@ -35,11 +39,15 @@ def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
 
 
 def _number(r: dict, m: str) -> str:
+    if m not in r["results"]:  # an optional metric this submission was not scored on (no BERTScore, no texts)
+        return "–"
     v = r["results"][m]
     if v is None or v != v:  # nan: not measurable for this submission
         return "n/a"
     ci = r.get("ci", {}).get(m)
-    return f"{v:.4f} ±{(ci[1] - ci[0]) / 2:.4f}" if ci and ci[0] == ci[0] else f"{v:.4f}"
+    text = f"{v:.4f} ±{(ci[1] - ci[0]) / 2:.4f}" if ci and ci[0] == ci[0] else f"{v:.4f}"
+    info = get_metric(m)
+    return f"{text} (off by {info.distance(v):.4f})" if info.target is not None else text
 
 
 def _cells(r: dict) -> list[str]:
@@ -48,15 +56,18 @@ def _cells(r: dict) -> list[str]:
 
 
 def _direction(m: str) -> str:
-    if m == "distinguishability":
-        return "0.5 is best"
-    return "higher is better" if get_metric(m).higher_is_better else "lower is better"
+    info = get_metric(m)
+    if info.target is not None:
+        return f"{info.target} is best (closest wins)"
+    return "higher is better" if info.higher_is_better else "lower is better"
 
 
 def markdown(rows: list[dict]) -> str:
     lines = ["# BluePrint leaderboard", "",
              "Next-action prediction. Ranked by macro-F1 (the mean of per-action F1, not accuracy). "
-             "`cluster_*` is the mean over persona clusters; ± is half the 95% bootstrap interval.", "",
+             "`cluster_*` is the mean over persona clusters; for average and max cosine, embedding JS and TF-IDF "
+             "Jaccard it is the paper's number. ± is half the 95% bootstrap interval (none for max cosine: the "
+             "bootstrap cannot bound a maximum). A dash: not scored for this submission.", "",
              "Directions: " + "; ".join(f"`{m}` {_direction(m)}" for m in LEADERBOARD) + ".", "",
              "| rank | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for i, r in enumerate(rows, start=1):
@@ -75,7 +86,7 @@ def html_page(rows: list[dict]) -> str:
         "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}td:nth-child(2),th:nth-child(2)"
         "{text-align:left}</style></head><body><h1>BluePrint leaderboard</h1>"
         "<p>Next-action prediction, ranked by macro-F1. <code>cluster_*</code> is the mean over persona "
-        "clusters; ± is half the 95% bootstrap interval. "
+        "clusters (for the text metrics, the paper's number); ± is half the 95% bootstrap interval. "
         + html.escape("; ".join(f"{m}: {_direction(m)}" for m in LEADERBOARD)) + ".</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n")
 

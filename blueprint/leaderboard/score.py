@@ -21,10 +21,15 @@ from blueprint.data import read_split
 from blueprint.leaderboard.submission import raise_if_invalid, read_predictions, validate
 from blueprint.metrics.suite import ScoreConfig, score_all
 
-RESULTS_VERSION = 2
-# The columns of the leaderboard, in order; every results file has them all (nan where not measurable).
-LEADERBOARD = ("macro_f1", "accuracy", "rare_macro_f1", "cluster_macro_f1", "bertscore_f1", "rougeL",
-               "embedding_js", "action_js", "distinguishability")
+RESULTS_VERSION = 3
+# The columns of the leaderboard, in order. The text metrics the paper reports per cluster and averaged over
+# clusters show their cluster_ level, the paper's number. A results file may lack some (no BERTScore, no text
+# rows): the leaderboard shows a dash.
+LEADERBOARD = ("macro_f1", "accuracy", "rare_macro_f1", "cluster_macro_f1", "cluster_avg_cosine",
+               "cluster_max_cosine", "cluster_embedding_js", "cluster_tfidf_jaccard", "bertscore_f1", "rougeL",
+               "action_js", "diagonality", "distinguishability")
+PAPER_PER_CLUSTER = ("avg_cosine", "max_cosine", "embedding_js", "tfidf_jaccard")
+"""The text metrics whose paper number is the mean over clusters: report ``cluster_<name>`` as the paper's."""
 
 
 def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "test",
@@ -97,11 +102,16 @@ def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
         "model_name": model_name or Path(pred_path).stem,
         "results": scored["results"],
         "ci": scored["ci"],
+        "no_interval": scored["no_interval"],
+        "ci_method": scored["ci_method"],
         "higher_is_better": scored["higher_is_better"],
+        "targets": scored["targets"],
+        "paper_numbers": {name: f"cluster_{name}" for name in PAPER_PER_CLUSTER},
         "per_action": scored["per_action"],
         "per_cluster": scored["per_cluster"],
         "confusion_matrix": scored["confusion_matrix"],
         "similarity_matrix": scored["similarity_matrix"],
+        "diagonality_matrices": scored["diagonality_matrices"],
         "diagonality_chance": scored["diagonality_chance"],
         "versions": {"blueprint": __version__, "results": RESULTS_VERSION},
         "n-samples": {"evaluated": len(refs["ids"]), "text_rows": scored["n"]["text_rows"]},

@@ -12,18 +12,26 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class MetricInfo:
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: neither; the metric has a target value
     family: str  # action, text or distribution
     description: str
+    target: float | None = None  # the ideal value, for metrics where both directions are bad
+
+    def distance(self, value: float) -> float:
+        """How far a value is from the best: |value - target| for a target metric, else the value itself."""
+        return abs(value - self.target) if self.target is not None else value
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
 
 
-def register_metric(name: str, *, higher_is_better: bool, family: str, description: str) -> MetricInfo:
+def register_metric(name: str, *, higher_is_better: bool | None, family: str, description: str,
+                    target: float | None = None) -> MetricInfo:
     if name in _REGISTRY:
         raise ValueError(f"metric {name!r} is registered twice")
-    info = MetricInfo(name, higher_is_better, family, description)
+    if (higher_is_better is None) == (target is None):
+        raise ValueError(f"metric {name!r} needs either a direction or a target, not both")
+    info = MetricInfo(name, higher_is_better, family, description, target)
     _REGISTRY[name] = info
     return info
 
@@ -42,10 +50,17 @@ def metric_names(family: str | None = None) -> list[str]:
     return [n for n, m in _REGISTRY.items() if family is None or m.family == family]
 
 
-def higher_is_better(names) -> dict[str, bool]:
+def higher_is_better(names) -> dict[str, bool | None]:
+    """Each metric's direction; None for a metric with a target value (see :func:`targets`)."""
     return {n: get_metric(n).higher_is_better for n in names}
 
 
+def targets(names) -> dict[str, float]:
+    """The target value of each metric that has one (distinguishability: 0.5)."""
+    return {n: get_metric(n).target for n in names if get_metric(n).target is not None}
+
+
+_DIAGONAL = "share of the diagonal in the cluster x model matrix of "
 for _name, _hib, _fam, _desc in [
     ("accuracy", True, "action", "share of rows whose predicted action is the reference action"),
     ("macro_f1", True, "action", "unweighted mean of per-action F1 over the actions present"),
@@ -60,8 +75,16 @@ for _name, _hib, _fam, _desc in [
     ("rougeL", True, "text", "ROUGE-L F1 between each generated text and its reference (rouge-score)"),
     ("bertscore_f1", True, "text", "BERTScore F1 between each generated text and its reference (bert-score)"),
     ("action_js", False, "distribution", "JS divergence (log2) of predicted and real action distributions"),
-    ("diagonality", True, "distribution", "1 - off-diagonal / total of the cluster x model similarity matrix"),
-    ("distinguishability", False, "distribution",
-     "cross-validated accuracy of a classifier telling generated from real text embeddings; 0.5 is ideal"),
+    ("diagonality", True, "distribution", "the paper's persona specificity: mean diagonality of its five "
+                                          "cluster x model matrices; chance is 1/k"),
+    ("diagonality_tfidf_jaccard", True, "distribution", _DIAGONAL + "TF-IDF Jaccard"),
+    ("diagonality_avg_cosine", True, "distribution", _DIAGONAL + "average cosine"),
+    ("diagonality_max_cosine", True, "distribution", _DIAGONAL + "max cosine"),
+    ("diagonality_action_f1", True, "distribution", _DIAGONAL + "action F1 (multiset overlap)"),
+    ("diagonality_inverse_embedding_js", True, "distribution", _DIAGONAL + "1 / (1 + embedding JS)"),
+    ("action_js_diagonality", True, "distribution", _DIAGONAL + "1 - action JS (this project's first construct)"),
 ]:
     register_metric(_name, higher_is_better=_hib, family=_fam, description=_desc)
+register_metric("distinguishability", higher_is_better=None, target=0.5, family="distribution",
+                description="cross-validated accuracy of a classifier telling generated from real text embeddings; "
+                            "0.5 is ideal, and 0 is as bad as 1: ranked by the distance to 0.5")

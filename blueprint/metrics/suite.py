@@ -6,8 +6,9 @@ clusters, and ``per_cluster`` the table of per-cluster values. :func:`score_all`
 three families and adds a confidence interval to every headline number.
 
 Intervals come from a stratified bootstrap over rows (each cluster keeps its size),
-with ``bootstrap`` resamples and a ``seed``. Two shortcuts keep it affordable, and both
-are stated in the results: resamples of the text-set metrics draw at most
+with ``bootstrap`` resamples and a ``seed``: percentile intervals centred on the
+estimate (:func:`interval`), none for a maximum (:data:`NO_INTERVAL`). Two shortcuts
+keep it affordable, and both are stated in the results: resamples of the text-set metrics draw at most
 ``bootstrap_max_rows`` rows (pairwise distances cost n squared), and the interval of
 distinguishability resamples the out-of-fold correctness of one cross-validation rather
 than refitting the classifier.
@@ -26,7 +27,7 @@ from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
 from blueprint.metrics import distribution as dist
 from blueprint.metrics import text as tm
 from blueprint.metrics.action import N_ACTIONS, _confusion, _macro, _prf, to_indices
-from blueprint.metrics.registry import higher_is_better
+from blueprint.metrics.registry import higher_is_better, targets
 
 DEFAULT_RARE: tuple[str, ...] = ("post_update", "post_delete", "unlike", "unrepost", "unfollow", "block", "unblock")
 """The rare actions by default: each is under 2% of actions in the paper's data and in the synthetic corpus."""
@@ -56,6 +57,7 @@ class ScoreConfig:
     cache_dir: str | None = "default"
     folds: int = 5
     bootstrap_max_rows: int = 2000
+    progress: bool = False  # progress bars for each phase (embedding, text metrics, bootstraps, distinguishability)
 
     def __post_init__(self) -> None:
         if self.bootstrap < 0:
@@ -106,23 +108,71 @@ def resample(clusters: np.ndarray, rng: np.random.Generator, max_rows: int | Non
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+NO_INTERVAL: dict[str, str] = {
+    "max_cosine": "no interval: the bootstrap is inconsistent for a maximum (a resample's maximum never exceeds "
+                  "the sample's, so its percentiles sit at or below the estimate)",
+}
+"""Statistics that get no bootstrap interval, with the reason (``cluster_<name>`` too)."""
+
+
+def interval(draws: Sequence[float], estimate: float, confidence: float) -> list[float] | str:
+    """A percentile interval of ``draws``, centred on ``estimate``; or the reason there is none.
+
+    The percentile bootstrap assumes the resamples scatter around the estimate. Set
+    statistics do not: a resample repeats rows, which lowers an average cosine, raises
+    a divergence of histograms and shrinks a vocabulary, so on small clusters the plain
+    percentiles can exclude the estimate. The interval keeps the resamples' spread on
+    each side of their median and moves it onto the estimate:
+    ``[estimate - (median - q_low), estimate + (q_high - median)]``; for an unbiased
+    statistic this is the percentile interval. Every metric here lies in [0, 1] (cosines
+    in [-1, 1]), and the interval is kept inside that range.
+    """
+    arr = np.asarray(draws, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    if not len(arr) or estimate != estimate:
+        return "no interval: not measurable on the resamples"
+    lo_q, med, hi_q = np.percentile(arr, [100 * (1 - confidence) / 2, 50, 100 * (1 + confidence) / 2])
+    low, high = estimate - (med - lo_q), estimate + (hi_q - med)
+    floor = -1.0 if estimate < 0 else 0.0
+    return [float(max(low, floor)), float(min(high, max(1.0, estimate)))]
+
+
+def bootstrap_bias(draws: Sequence[float], estimate: float) -> float:
+    """How far the resamples' median sits from the estimate (what :func:`interval` corrects for)."""
+    arr = np.asarray(draws, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    return float(np.median(arr) - estimate) if len(arr) and estimate == estimate else float("nan")
+
+
 def bootstrap_ci(stat: Callable[[np.ndarray], dict[str, float]], clusters: np.ndarray, *, resamples: int,
-                 seed: int, confidence: float, max_rows: int | None = None) -> dict[str, list[float]]:
-    """Percentile intervals of each number ``stat`` returns, over stratified resamples of the rows."""
+                 seed: int, confidence: float, estimates: dict[str, float], max_rows: int | None = None,
+                 progress: bool = False, desc: str = "bootstrap") -> dict[str, list[float] | str]:
+    """Intervals of each number ``stat`` returns, over stratified resamples of the rows (see :func:`interval`).
+
+    A value is ``[low, high]``, or a string saying why there is no interval.
+    """
     if resamples <= 0 or not len(clusters):
         return {}
+    from blueprint.progress import progress_bar
+
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = defaultdict(list)
-    for _ in range(resamples):
-        for name, value in stat(resample(clusters, rng, max_rows)).items():
-            draws[name].append(value)
-    lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
-    out = {}
+    with progress_bar(total=resamples, desc=desc, unit="resample", enabled=progress) as bar:
+        for _ in range(resamples):
+            for name, value in stat(resample(clusters, rng, max_rows)).items():
+                draws[name].append(value)
+            bar.update(1)
+    out: dict[str, list[float] | str] = {}
     for name, vals in draws.items():
-        arr = np.asarray(vals, dtype=np.float64)
-        arr = arr[~np.isnan(arr)]
-        out[name] = [float(np.percentile(arr, lo)), float(np.percentile(arr, hi))] if len(arr) else [float("nan")] * 2
+        reason = NO_INTERVAL.get(name.removeprefix("cluster_"))
+        out[name] = reason if reason else interval(vals, estimates.get(name, float("nan")), confidence)
     return out
+
+
+def split_ci(ci: dict[str, list[float] | str]) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """(intervals, reasons for the numbers without one)."""
+    return ({k: v for k, v in ci.items() if not isinstance(v, str)},
+            {k: v for k, v in ci.items() if isinstance(v, str)})
 
 
 # --- actions -------------------------------------------------------------------------------------------------
@@ -140,7 +190,7 @@ def _action_numbers(t: np.ndarray, p: np.ndarray, rare: Sequence[str]) -> dict[s
 
 def score_actions(references, predictions, clusters: Sequence[int] | None = None, *,
                   rare: Sequence[str] = DEFAULT_RARE, bootstrap: int = 0, seed: int = 0,
-                  confidence: float = 0.95) -> dict:
+                  confidence: float = 0.95, progress: bool = False) -> dict:
     """Accuracy, macro-F1 and rare-action macro-F1 (pooled and per cluster), per-action P/R/F1, confusion matrix.
 
     ``rare_macro_f1`` averages F1 over the rare actions that occur in the references or
@@ -170,7 +220,8 @@ def score_actions(references, predictions, clusters: Sequence[int] | None = None
                                            for k in np.unique(cc))
         return res
 
-    out["ci"] = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence)
+    out["ci"] = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence, estimates=out,
+                             progress=progress, desc="bootstrap actions")
     return out
 
 
@@ -188,10 +239,10 @@ class TextEmbedder:
             default_cache_dir() if cache_dir == "default" else cache_dir, self.encoder.fingerprint)
         self.counts: dict[str, int] = defaultdict(int)
 
-    def __call__(self, texts: Sequence[str], *, cache: bool = True) -> np.ndarray:
+    def __call__(self, texts: Sequence[str], *, cache: bool = True, progress: bool = False) -> np.ndarray:
         from blueprint.simpact.embed import embed_texts
 
-        vectors, counts = embed_texts(list(texts), self.encoder, self.cache if cache else None)
+        vectors, counts = embed_texts(list(texts), self.encoder, self.cache if cache else None, progress=progress)
         for k, v in counts.items():
             self.counts[k] += v
         return vectors
@@ -215,12 +266,13 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
                 clusters: Sequence[int] | None = None, *, embedder: TextEmbedder | None = None,
                 bert_scorer=None, rouge_stemmer: bool = False, workers: int | None = None,
                 bootstrap: int = 0, seed: int = 0, confidence: float = 0.95, max_rows: int = 2000,
-                return_embeddings: bool = False) -> dict:
+                return_embeddings: bool = False, progress: bool = False) -> dict:
     """Stylistic fidelity of generated texts, on the rows whose reference has a text.
 
     A missing prediction text counts as the empty string. Without a ``bert_scorer`` the
     BERTScore entry is left out. ``return_embeddings`` adds ``_embeddings``: (rows,
-    reference vectors, prediction vectors), so that nothing is embedded twice.
+    reference vectors, prediction vectors, term counts of the references then the
+    predictions), so that nothing is embedded or tokenized twice.
     """
     n = len(references)
     if len(predictions) != n:
@@ -236,11 +288,18 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
     gens = [predictions[i] or "" for i in rows]
     c = c_all[rows]
     embedder = embedder or TextEmbedder()
-    r_emb = embedder(refs, cache=True)
-    g_emb = embedder(gens, cache=False)
-    pairs = tm.rouge(gens, refs, use_stemmer=rouge_stemmer, workers=workers)
-    bert = bert_scorer.score(gens, refs)[2] if bert_scorer is not None else None
-    counts = tm.TermCounts(refs + gens)
+    r_emb = embedder(refs, cache=True, progress=progress)
+    g_emb = embedder(gens, cache=False, progress=progress)
+    from blueprint.progress import progress_bar
+
+    with progress_bar(total=3, desc="text metrics (ROUGE, BERTScore, terms)", unit="step",
+                      enabled=progress) as bar:
+        pairs = tm.rouge(gens, refs, use_stemmer=rouge_stemmer, workers=workers)
+        bar.update(1)
+        bert = bert_scorer.score(gens, refs)[2] if bert_scorer is not None else None
+        bar.update(1)
+        counts = tm.TermCounts(refs + gens)
+        bar.update(1)
     m = len(refs)
     clusters_present = np.unique(c)
 
@@ -274,9 +333,10 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
             res[f"cluster_{name}"] = _mean(row[name] for row in pc_.values())
         return res
 
-    out["ci"] = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence, max_rows=max_rows)
+    out["ci"] = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence, estimates=out,
+                             max_rows=max_rows, progress=progress, desc="bootstrap texts")
     if return_embeddings:
-        out["_embeddings"] = (rows, r_emb, g_emb)
+        out["_embeddings"] = (rows, r_emb, g_emb, counts)
     return out
 
 
@@ -285,56 +345,85 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
 
 def score_distribution(references, predictions, clusters: Sequence[int] | None = None, *,
                        reference_embeddings: np.ndarray | None = None,
-                       prediction_embeddings: np.ndarray | None = None, embedding_clusters: np.ndarray | None = None,
-                       folds: int = 5, seed: int = 0, bootstrap: int = 0, confidence: float = 0.95) -> dict:
-    """Action JS divergence and diagonality from actions; distinguishability from text embeddings."""
+                       prediction_embeddings: np.ndarray | None = None, embedding_rows: np.ndarray | None = None,
+                       text_counts: tm.TermCounts | None = None, folds: int = 5, seed: int = 0, bootstrap: int = 0,
+                       confidence: float = 0.95, max_rows: int | None = 2000, progress: bool = False) -> dict:
+    """Action JS, the paper's diagonality, and distinguishability.
+
+    ``reference_embeddings``/``prediction_embeddings`` are the text vectors of the rows
+    ``embedding_rows`` (indices into the rows), and ``text_counts`` their term counts
+    (references, then predictions); without them, distinguishability is nan and the
+    diagonality rests on the action matrix alone. See :mod:`blueprint.metrics.diagonality`.
+    """
+    from blueprint.metrics import diagonality as diag
+    from blueprint.progress import progress_bar
+
     t = to_indices(references, "references")
     p = to_indices(predictions, "predictions")
     if len(t) != len(p):
         raise ValueError(f"predictions has {len(p)} items but references has {len(t)}")
     c = _clusters(clusters, len(t))
     ids = np.unique(c)
-    matrix, _ = dist.action_similarity_matrix(t, p, c)
-    population = {"action_js": dist.action_js(t, p), "diagonality": dist.diagonality(matrix)}
+    has_emb = reference_embeddings is not None and prediction_embeddings is not None
+    text_pos = None
+    if has_emb:
+        rows = np.arange(len(reference_embeddings)) if embedding_rows is None else np.asarray(embedding_rows)
+        if len(rows) != len(reference_embeddings) or len(prediction_embeddings) != len(reference_embeddings):
+            raise ValueError("reference_embeddings, prediction_embeddings and embedding_rows differ in length")
+        text_pos = np.full(len(t), -1, dtype=np.int64)
+        text_pos[rows] = np.arange(len(rows))
+    data = diag.PersonaOutputs(t, p, c, text_pos if text_counts is not None else None,
+                               reference_embeddings, prediction_embeddings, text_counts)
+    mats = diag.matrices(data)
+    population = {"action_js": dist.action_js(t, p), **diag.summarize(mats),
+                  "action_js_diagonality": dist.diagonality(dist.action_similarity_matrix(t, p, c)[0])}
     per_cluster = {int(k): {"action_js": dist.action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
     correct = None
     per_correct: dict[int, np.ndarray] = {}
-    if reference_embeddings is not None and prediction_embeddings is not None:
-        ec = np.zeros(len(reference_embeddings), dtype=np.int64) if embedding_clusters is None else embedding_clusters
-        acc, correct = dist.distinguishability(reference_embeddings, prediction_embeddings, folds=folds, seed=seed,
-                                               return_correct=True)
-        population["distinguishability"] = acc
-        for k in ids:
-            m = ec == k
-            a, corr = dist.distinguishability(reference_embeddings[m], prediction_embeddings[m], folds=folds,
-                                              seed=seed, return_correct=True)
-            per_cluster[int(k)]["distinguishability"] = a
-            per_correct[int(k)] = corr
+    if has_emb:
+        ec = c[rows]
+        with progress_bar(total=len(ids) + 1, desc="distinguishability", unit="fit", enabled=progress) as bar:
+            acc, correct = dist.distinguishability(reference_embeddings, prediction_embeddings, folds=folds,
+                                                   seed=seed, return_correct=True)
+            bar.update(1)
+            population["distinguishability"] = acc
+            for k in ids:
+                m = ec == k
+                a, corr = dist.distinguishability(reference_embeddings[m], prediction_embeddings[m], folds=folds,
+                                                  seed=seed, return_correct=True)
+                per_cluster[int(k)]["distinguishability"] = a
+                per_correct[int(k)] = corr
+                bar.update(1)
     else:  # no texts to tell apart: the number exists, and says it could not be measured
         population["distinguishability"] = float("nan")
     out = _levels(per_cluster, population)
-    out["cluster_diagonality"] = population["diagonality"]  # one matrix over all clusters: the same number
+    whole = [k for k in population if "diagonality" in k]
+    for k in whole:  # one matrix over all clusters: the cluster level is the same number
+        out[f"cluster_{k}"] = population[k]
     out["diagonality_chance"] = 1.0 / len(ids)
-    out["similarity_matrix"] = {"clusters": [int(k) for k in ids], "matrix": matrix.tolist()}
+    out["diagonality_matrices"] = diag.to_json(mats)
+    out["similarity_matrix"] = {"clusters": [int(k) for k in ids],
+                                "matrix": dist.action_similarity_matrix(t, p, c)[0].tolist()}
 
     def stat(idx: np.ndarray) -> dict[str, float]:
         tt, pp, cc = t[idx], p[idx], c[idx]
         res = {"action_js": dist.action_js(tt, pp)}
         res["cluster_action_js"] = _mean(dist.action_js(tt[cc == k], pp[cc == k]) for k in np.unique(cc))
-        res["diagonality"] = res["cluster_diagonality"] = dist.diagonality(dist.action_similarity_matrix(tt, pp, cc)[0])
+        res.update(diag.summarize(diag.matrices(data, idx)))
+        res["action_js_diagonality"] = dist.diagonality(dist.action_similarity_matrix(tt, pp, cc)[0])
+        for k in whole:
+            res[f"cluster_{k}"] = res[k]
         return res
 
-    ci = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence)
+    ci = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence, estimates=out,
+                      max_rows=max_rows, progress=progress, desc="bootstrap distributions")
     if correct is not None and bootstrap > 0 and len(correct):
         rng = np.random.default_rng(seed)
         draws = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(bootstrap)]
         cl = [np.nanmean([corr[rng.integers(0, len(corr), len(corr))].mean() if len(corr) else np.nan
                           for corr in per_correct.values()]) for _ in range(bootstrap)]
-        lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
-        ci["distinguishability"] = [float(np.percentile(draws, lo)), float(np.percentile(draws, hi))]
-        cl = np.asarray(cl)[~np.isnan(cl)]
-        if len(cl):
-            ci["cluster_distinguishability"] = [float(np.percentile(cl, lo)), float(np.percentile(cl, hi))]
+        ci["distinguishability"] = interval(draws, out["distinguishability"], confidence)
+        ci["cluster_distinguishability"] = interval(cl, out["cluster_distinguishability"], confidence)
     out["ci"] = ci
     return out
 
@@ -344,7 +433,8 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
 
 HEADLINE = ("accuracy", "macro_f1", "rare_macro_f1", "avg_cosine", "max_cosine", "mean_max_cosine", "embedding_js",
             "tfidf_jaccard", "rouge1", "rouge2", "rougeL", "bertscore_f1", "action_js", "diagonality",
-            "distinguishability")
+            "diagonality_tfidf_jaccard", "diagonality_avg_cosine", "diagonality_max_cosine", "diagonality_action_f1",
+            "diagonality_inverse_embedding_js", "action_js_diagonality", "distinguishability")
 
 
 def score_all(reference_actions, predicted_actions, reference_texts, predicted_texts,
@@ -357,13 +447,13 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
         if len(seq) != n:
             raise ValueError(f"{name} has {len(seq)} items but reference_actions has {n}")
     actions = score_actions(reference_actions, predicted_actions, clusters, rare=cfg.rare, bootstrap=cfg.bootstrap,
-                            seed=cfg.seed, confidence=cfg.confidence)
+                            seed=cfg.seed, confidence=cfg.confidence, progress=cfg.progress)
     c = _clusters(clusters, n)
     ref_idx = to_indices(reference_actions, "reference_actions")
     has_text = np.array([ACTIONS[a] in TEXT_ACTIONS for a in ref_idx]) & np.array(
         [isinstance(x, str) and bool(x) for x in reference_texts])
     texts = None
-    emb = (None, None, None)
+    emb = (None, None, None, None)
     if has_text.any():
         embedder = TextEmbedder(cfg.model, max_length=cfg.max_length, cache_dir=cfg.cache_dir)
         scorer = None
@@ -378,13 +468,14 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
         texts = score_texts(refs, list(predicted_texts), c, embedder=embedder, bert_scorer=scorer,
                             rouge_stemmer=cfg.rouge_stemmer, workers=cfg.workers, bootstrap=cfg.bootstrap,
                             seed=cfg.seed, confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
-                            return_embeddings=True)
+                            return_embeddings=True, progress=cfg.progress)
         emb = texts.pop("_embeddings")
-    rows, r_emb, g_emb = emb
+    rows, r_emb, g_emb, counts = emb
     distribution = score_distribution(reference_actions, predicted_actions, c, reference_embeddings=r_emb,
-                                      prediction_embeddings=g_emb,
-                                      embedding_clusters=None if rows is None else c[rows], folds=cfg.folds,
-                                      seed=cfg.seed, bootstrap=cfg.bootstrap, confidence=cfg.confidence)
+                                      prediction_embeddings=g_emb, embedding_rows=rows, text_counts=counts,
+                                      folds=cfg.folds, seed=cfg.seed, bootstrap=cfg.bootstrap,
+                                      confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
+                                      progress=cfg.progress)
     results, ci, per_cluster = {}, {}, defaultdict(dict)
     for fam in (actions, texts, distribution):
         if fam is None:
@@ -392,19 +483,25 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
         for k, v in fam.items():
             if isinstance(v, float) and (k in HEADLINE or k.removeprefix("cluster_") in HEADLINE):
                 results[k] = v
-        ci.update(fam.get("ci", {}))
+        ci.update({k: v for k, v in fam.get("ci", {}).items() if k in results})
         for cid, row in fam["per_cluster"].items():
             per_cluster[cid].update({k: v for k, v in row.items() if k != "n"})
             per_cluster[cid].setdefault("n", row.get("n"))
+    intervals, no_interval = split_ci(ci)
     return {
         "results": results,
-        "ci": ci,
+        "ci": intervals,
+        "no_interval": no_interval,
+        "ci_method": f"percentile bootstrap centred on the estimate, {cfg.bootstrap} stratified resamples, "
+                     f"{cfg.confidence:.0%} (blueprint.metrics.suite.interval)",
         "higher_is_better": higher_is_better(results),
+        "targets": targets(results),
         "per_cluster": {int(k): v for k, v in sorted(per_cluster.items())},
         "per_action": actions["per_action"],
         "confusion_matrix": {"labels": list(ACTIONS), "matrix": actions["confusion_matrix"]},
         "similarity_matrix": distribution["similarity_matrix"],
+        "diagonality_matrices": distribution["diagonality_matrices"],
         "diagonality_chance": distribution["diagonality_chance"],
         "n": {"rows": n, "text_rows": 0 if texts is None else texts["n_text_rows"]},
-        "score_config": asdict(cfg),
+        "score_config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
     }

@@ -137,37 +137,50 @@ class TermCounts:
         return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
 
 
-def tfidf_top_terms(docs: sp.csr_matrix, vocab: np.ndarray, *, min_df: float = 2, max_df: float = 0.95,
-                    top: int = TOP_TERMS) -> list[set[str]]:
-    """The top TF-IDF terms of each document, as ``TfidfVectorizer(min_df, max_df)`` ranks them.
+def tfidf_df_limits(n_groups: int) -> dict:
+    """``min_df``/``max_df`` for documents of ``n_groups`` groups x 2 sources.
 
-    Ties are broken by the term, alphabetically, so the result is deterministic.
+    With one group the two documents share every common term, which ``max_df=0.95``
+    would remove, and ``min_df=2`` would keep only those: then every term is kept.
     """
+    return {"min_df": 1, "max_df": 1.0} if n_groups == 1 else {"min_df": 2, "max_df": 0.95}
+
+
+def tfidf_weights(docs: sp.csr_matrix, vocab: np.ndarray, *, min_df: float = 2,
+                  max_df: float = 0.95) -> tuple[sp.csr_matrix, np.ndarray]:
+    """TF-IDF rows (l2-normalised) and their term names, as ``TfidfVectorizer(min_df, max_df)`` computes them."""
     n_docs = docs.shape[0]
     df = np.asarray((docs > 0).sum(0)).ravel()
     lo = min_df if isinstance(min_df, int) or min_df >= 1 else min_df * n_docs
     hi = max_df * n_docs if isinstance(max_df, float) and max_df <= 1.0 else max_df
     keep = (df >= lo) & (df <= hi)
-    if not keep.any():
-        return [set() for _ in range(n_docs)]
     tf = docs[:, keep]
     idf = np.log((1 + n_docs) / (1 + df[keep])) + 1.0
     w = tf.multiply(idf[None, :]).tocsr()
     norms = np.sqrt(np.asarray(w.multiply(w).sum(1)).ravel())
-    names = vocab[keep]
-    out = []
-    for d in range(n_docs):
-        row = w.getrow(d)
-        if row.nnz == 0:
-            out.append(set())
-            continue
-        vals = row.data / (norms[d] or 1.0)
-        order = np.lexsort((names[row.indices], -vals))[:top]
-        out.append(set(names[row.indices[order]].tolist()))
-    return out
+    w = sp.diags(1.0 / np.where(norms == 0, 1.0, norms)) @ w
+    return w.tocsr(), vocab[keep]
+
+
+def top_terms(weights: np.ndarray | sp.spmatrix, names: np.ndarray, top: int = TOP_TERMS) -> set[str]:
+    """The ``top`` terms of one weight row; zero weights never count; ties broken alphabetically."""
+    row = sp.csr_matrix(weights)
+    vals, cols = row.data, row.indices
+    cols = cols[vals > 0]
+    vals = vals[vals > 0]
+    order = np.lexsort((names[cols], -vals))[:top]
+    return set(names[cols[order]].tolist())
+
+
+def tfidf_top_terms(docs: sp.csr_matrix, vocab: np.ndarray, *, min_df: float = 2, max_df: float = 0.95,
+                    top: int = TOP_TERMS) -> list[set[str]]:
+    """The top TF-IDF terms of each document, as ``TfidfVectorizer(min_df, max_df)`` ranks them."""
+    w, names = tfidf_weights(docs, vocab, min_df=min_df, max_df=max_df)
+    return [top_terms(w.getrow(d), names, top) for d in range(docs.shape[0])]
 
 
 def jaccard(a: set, b: set) -> float:
+    """|a & b| / |a | b|; 1.0 when both are empty (two sources with no term at all say the same: nothing)."""
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
@@ -177,22 +190,19 @@ def tfidf_jaccard(counts: TermCounts, real_groups: Sequence[np.ndarray],
                   generated_groups: Sequence[np.ndarray]) -> tuple[float, list[float]]:
     """Jaccard of top TF-IDF terms: per group (cluster), and pooled over the groups.
 
-    One document per (group, source), as in the paper. With a single group the two
-    documents share every common term, which ``max_df=0.95`` would remove; then all
-    terms are kept (``min_df=1``, ``max_df=1.0``). Pooled top terms are the highest
-    summed weights over a source's documents.
+    One document per (group, source), as in the paper, and one TF-IDF fit over all of
+    them. The population level uses the same weights: a source's top terms are the
+    highest weights summed over its groups' documents. With one group the two levels are
+    the same number.
     """
     k = len(real_groups)
     docs = counts.documents(list(real_groups) + list(generated_groups))
-    if k == 1:
-        tops = tfidf_top_terms(docs, counts.vocab, min_df=1, max_df=1.0)
-        j = jaccard(tops[0], tops[1])
-        return j, [j]
-    tops = tfidf_top_terms(docs, counts.vocab)
+    w, names = tfidf_weights(docs, counts.vocab, **tfidf_df_limits(k))
+    tops = [top_terms(w.getrow(d), names) for d in range(2 * k)]
     per = [jaccard(tops[c], tops[k + c]) for c in range(k)]
-    pooled_docs = counts.documents([np.concatenate(real_groups), np.concatenate(generated_groups)])
-    pooled = tfidf_top_terms(pooled_docs, counts.vocab, min_df=1, max_df=1.0)
-    return jaccard(pooled[0], pooled[1]), per
+    real_sum = np.asarray(w[:k].sum(0)).ravel()
+    gen_sum = np.asarray(w[k:].sum(0)).ravel()
+    return jaccard(top_terms(real_sum, names), top_terms(gen_sum, names)), per
 
 
 # --- ROUGE and BERTScore ---------------------------------------------------------------------------------

@@ -6,12 +6,15 @@ import numpy as np
 from blueprint.metrics.evaluate_support import metric_info
 from blueprint.metrics.suite import TextEmbedder
 from blueprint.metrics.suite import score_distribution
+from blueprint.metrics.text import TermCounts
 
 _DESCRIPTION = """\
 action_js: Jensen-Shannon divergence (log2) between the predicted and the real distributions of the 13
-actions (0 is a perfect match). diagonality: over the cluster x model matrix of similarities (1 - action
-JS between real cluster c and the predictions made for cluster m's rows), 1 - off-diagonal / total; chance
-is 1/k. distinguishability: the cross-validated accuracy of a logistic regression that tells generated
+actions (0 is a perfect match). diagonality: the paper's persona specificity, the mean of the
+diagonalities (diagonal share of the total) of five cluster x model matrices, entry (c, m) comparing real
+cluster c with the predictions made for cluster m's rows: TF-IDF Jaccard, average cosine, max cosine,
+action F1 and 1/(1 + embedding JS) (each also as diagonality_<name>; with no texts, action F1 alone);
+chance is 1/k. action_js_diagonality: the same share for 1 - action JS. distinguishability: the cross-validated accuracy of a logistic regression that tells generated
 text embeddings from real ones; 0.5 means they cannot be told apart (the automated analogue of the
 paper's human study). With `clusters`, per-cluster values and their means (`cluster_<name>`).
 """
@@ -29,8 +32,9 @@ Args:
     seed (`int`, optional): seed of the folds and the bootstrap.
     bootstrap (`int`, optional): bootstrap resamples for confidence intervals (0: none).
 Returns:
-    action_js, diagonality, distinguishability (`float`; distinguishability only with texts), their
-    cluster_ means, diagonality_chance, per_cluster (`dict`), ci (`dict`).
+    action_js, diagonality, diagonality_<matrix>, action_js_diagonality, distinguishability (`float`;
+    distinguishability only with texts), their cluster_ means, diagonality_chance, diagonality_matrices,
+    per_cluster (`dict`), ci (`dict`).
 Examples:
     >>> import evaluate
     >>> metric = evaluate.load("metrics/distributional_fidelity")
@@ -48,18 +52,19 @@ class DistributionalFidelity(evaluate.Metric):
 
     def _compute(self, predictions, references, clusters=None, prediction_texts=None, reference_texts=None,
                  model="default", folds=5, seed=0, bootstrap=0):
-        r_emb = g_emb = rows = None
+        r_emb = g_emb = rows = counts = None
         if (prediction_texts is None) != (reference_texts is None):
             raise ValueError("give both prediction_texts and reference_texts, or neither")
         if prediction_texts is not None:
             if len(prediction_texts) != len(references) or len(reference_texts) != len(references):
                 raise ValueError("prediction_texts and reference_texts must have one item per reference")
-            rows = np.array([i for i, (g, r) in enumerate(zip(prediction_texts, reference_texts)) if g and r])
+            rows = np.array([i for i, (g, r) in enumerate(zip(prediction_texts, reference_texts)) if g and r],
+                            dtype=np.int64)
             embed = TextEmbedder(model, cache_dir=None)
-            r_emb = embed([reference_texts[i] for i in rows])
-            g_emb = embed([prediction_texts[i] for i in rows])
-        cl = None if clusters is None else np.asarray(clusters)
+            refs = [reference_texts[i] for i in rows]
+            gens = [prediction_texts[i] for i in rows]
+            r_emb, g_emb = embed(refs), embed(gens)
+            counts = TermCounts(refs + gens)
         return score_distribution(references, predictions, clusters, reference_embeddings=r_emb,
-                                  prediction_embeddings=g_emb,
-                                  embedding_clusters=None if cl is None or rows is None else cl[rows],
+                                  prediction_embeddings=g_emb, embedding_rows=rows, text_counts=counts,
                                   folds=folds, seed=seed, bootstrap=bootstrap)
