@@ -102,3 +102,12 @@ def test_every_baseline_is_on_the_leaderboard_and_gbdt_beats_the_priors(demo):
         f1[name] = orjson.loads((demo / "results" / f"{name}.json").read_bytes())["results"]["macro_f1"]
     assert set(BASELINES) == {"majority", "cluster_majority", "random", "persona_prior", "retrieval", "gbdt"}
     assert f1["gbdt"] > f1["persona_prior"] and f1["gbdt"] > f1["majority"]
+
+
+def test_every_interval_of_the_demo_results_contains_its_estimate(demo):
+    for f in sorted((demo / "results").glob("*.json")):
+        res = orjson.loads(f.read_bytes())
+        assert res["ci"], f.name
+        for name, (lo, hi) in res["ci"].items():
+            assert lo <= res["results"][name] <= hi, (f.name, name, res["results"][name], lo, hi)
+        assert set(res["no_interval"]) >= {"max_cosine", "cluster_max_cosine"} or "max_cosine" not in res["results"]
