@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Bluesky records, hermetic caches, and offline mode."""
+"""Shared fixtures: the real Bluesky records (in tests/data), hermetic caches, and offline mode."""
 
 from __future__ import annotations
 
@@ -30,23 +30,21 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_CACHE, ignore_errors=True)
 
 
-def _real_data_dir() -> Path:
-    env = os.environ.get("BLUEPRINT_REAL_DATA")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared" / "data" / "bluesky-real", REPO / "shared" / "data" / "bluesky-real"]
-    for c in candidates:
-        if (c / "SHA256SUMS").is_file():
-            return c
-    raise FileNotFoundError(
-        "the real Bluesky fixtures were not found; set BLUEPRINT_REAL_DATA to the bluesky-real folder "
-        f"(looked in {[str(c) for c in candidates]})"
-    )
+REAL_DATA = REPO / "tests" / "data" / "bluesky-real"
 
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """The folder of real Jetstream, CAR and getPostThread records (../shared/data/bluesky-real)."""
-    return _real_data_dir()
+    """Real Jetstream, CAR and getPostThread records kept in the repository (provenance: its README.md).
+
+    The files are checked against SHA256SUMS first, so a damaged checkout fails here, by name.
+    """
+    import hashlib
+
+    for line in (REAL_DATA / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((REAL_DATA / name).read_bytes()).hexdigest() == digest, f"{name} is damaged"
+    return REAL_DATA
 
 
 @pytest.fixture(scope="session")
