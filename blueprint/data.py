@@ -5,8 +5,9 @@ One row per thread, compatible with the public release ``ComplexDataLab/BluePrin
 last message only, the 13 ``actions`` flags) and ``cluster_id``; this project adds
 ``id``, ``action`` (a ClassLabel over :data:`blueprint.ACTIONS`) and ``target_text``.
 
-Splits are assigned by a hash of ``id`` alone, so a thread lands in the same split in
-every partition and every rebuild.
+Splits are assigned by a hash of each example's raw identity (:func:`split_key`), so a
+thread lands in the same split in every partition, every rebuild, with any secret and
+any removal list.
 """
 
 from __future__ import annotations
@@ -50,17 +51,34 @@ def features():
 
 
 def content_id(action: str, messages: Sequence[tuple[int, str | None]], secret: bytes | None = None) -> str:
-    """The stable example id: a hash of the action and the released content (ranks and scrubbed texts).
+    """The id of a thread known only by its released content (the public release): a hash of the action,
+    the ranks and the texts.
 
-    It is the same in every partition, and unique, since ranks are unique per message.
-    An exported dataset keys it with the build's secret (HMAC-SHA256), so a reader
-    cannot recompute ids, and so cannot recover hidden test labels by hashing the 13
-    candidate actions. Loading the public release, which has no secret, uses plain sha256.
+    A build from raw records uses :func:`example_id` instead, which does not change when
+    a text is scrubbed differently or a user's words become ``<REMOVED>``.
     """
     payload = b"blueprint-id-v1\x00" + orjson.dumps([action, [[r, t] for r, t in messages]])
     if secret is None:
         return hashlib.sha256(payload).hexdigest()[:32]
     return hmac.new(secret, payload, hashlib.sha256).hexdigest()[:32]
+
+
+def example_id(identity: bytes, secret: bytes) -> str:
+    """The id of an exported example: HMAC-SHA256 of its raw identity (its records' URIs, action and time).
+
+    Keyed, so a reader cannot recompute ids and recover hidden test labels by trying
+    the 13 candidate actions; raw, so removals and scrubbing never change it.
+    """
+    return hmac.new(secret, b"blueprint-id-v2\x00" + identity, hashlib.sha256).hexdigest()[:32]
+
+
+def split_key(identity: bytes) -> str:
+    """What an exported example's split is drawn from: an unkeyed hash of its raw identity.
+
+    The same raw data gives the same splits whatever the secret, the removals or the
+    scrubbing, so two teams who build from the same records get the same test set.
+    """
+    return hashlib.sha256(b"blueprint-split-v1\x00" + identity).hexdigest()
 
 
 def check_fractions(fractions: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -70,9 +88,9 @@ def check_fractions(fractions: tuple[float, float, float]) -> tuple[float, float
     return tuple(float(f) for f in fractions)  # type: ignore[return-value]
 
 
-def split_of(example_id: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
-    """``train``, ``validation`` or ``test``, from a hash of the id alone."""
-    u = int(hashlib.sha256(example_id.encode()).hexdigest()[:15], 16) / float(1 << 60)
+def split_of(key: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
+    """``train``, ``validation`` or ``test``, from a hash of ``key`` alone (:func:`split_key`, or a release id)."""
+    u = int(hashlib.sha256(key.encode()).hexdigest()[:15], 16) / float(1 << 60)
     train, val, _ = fractions
     if u < train:
         return "train"

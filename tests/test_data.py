@@ -12,7 +12,7 @@ import pytest
 import blueprint
 from blueprint.actions import ACTIONS
 from blueprint.cli import main
-from blueprint.data import SPLITS, BluePrint, content_id, split_of
+from blueprint.data import SPLITS, BluePrint, content_id, read_split, split_of
 from blueprint.errors import BadInputError
 from blueprint.leaderboard.score import score
 from blueprint.simpact.cluster import ClusterConfig
@@ -65,7 +65,51 @@ def test_same_id_same_split_in_every_partition(built):
             for i in blueprint.load_dataset(name, split, data_dir=built / "ds")["id"]:
                 where[i].add(split)
     assert all(len(s) == 1 for s in where.values())
-    assert all(split_of(i) in s for i, s in where.items())
+
+
+def test_split_of_on_hand_checked_keys():
+    # u = int(sha256(key)[:15], 16) / 2**60, worked out by hand from the digests:
+    # alpha 8ed3f6ad685b959 -> 0.558, charlie b9dd960c1753459 -> 0.726, uniform ef379363dd0cb7b -> 0.934,
+    # bravo f144a6907dc4284 -> 0.942, oscar f5a1971c2ef02a5 -> 0.959, india fb54e9062429a93 -> 0.982
+    assert [split_of(k) for k in ("alpha", "charlie", "uniform", "bravo", "oscar", "india")] == [
+        "train", "train", "validation", "validation", "test", "test"]
+    assert [split_of(k, (0.5, 0.25, 0.25)) for k in ("alpha", "charlie", "oscar")] == [
+        "validation", "validation", "test"]
+
+
+def _signatures(ds, config="3_clusters"):
+    """Each split as a set of secret-free thread signatures: the action, and every message's rank and text."""
+    out = {}
+    for split in SPLITS:
+        t = read_split(ds, config, split).to_pylist()
+        out[split] = {(r["action"], tuple((m["relative_integer_time"], m["text"]) for m in r["thread"])) for r in t}
+    return out
+
+
+def test_two_secrets_give_the_same_splits_and_different_ids(built, tiny_model):
+    other = built / "ds-other-secret"
+    secret = built / "other.key"
+    secret.write_text("z" * 48)
+    base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
+                cluster=ClusterConfig(partitions=(2, 3), size_min=5))
+    build([built / "raw"], other, BuildConfig(**base), secret_file=secret, progress=False)
+    a, b = _signatures(built / "ds"), _signatures(other)
+    assert all(a[s] == b[s] for s in SPLITS) and len(a["test"]) > 10
+    ids_a = set(read_split(built / "ds", "3_clusters", "test")["id"].to_pylist())
+    ids_b = set(read_split(other, "3_clusters", "test")["id"].to_pylist())
+    assert not ids_a & ids_b  # ids stay keyed: another secret, other ids
+
+
+def test_example_ids_are_keyed_hashes_of_the_raw_identity():
+    import hashlib
+    import hmac
+
+    from blueprint.data import example_id, split_key
+
+    ident = b'[["at://did:plc:x/app.bsky.feed.post/1"],"post",17]'
+    assert example_id(ident, b"s" * 32) == hmac.new(b"s" * 32, b"blueprint-id-v2\x00" + ident,
+                                                     hashlib.sha256).hexdigest()[:32]
+    assert split_key(ident) == hashlib.sha256(b"blueprint-split-v1\x00" + ident).hexdigest()
 
 
 def test_streaming(built):

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from blueprint.cli import main
-from blueprint.data import read_split
+from blueprint.data import SPLITS, read_split
 from blueprint.errors import BadInputError
 from blueprint.simpact.audit import audit
 from blueprint.simpact.cluster import ClusterConfig
@@ -127,17 +127,53 @@ def test_relative_time_per_cluster(built):
     assert manifest["time_mode"] == "cluster"
 
 
+def _raw_texts_by(raw, dids) -> set[str]:
+    """Every post text the given users wrote, from the raw Jetstream files."""
+    out = set()
+    for f in sorted(raw.rglob("*.jsonl")):
+        if "_meta" in f.parts:
+            continue
+        for line in f.read_bytes().splitlines():
+            try:
+                e = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            text = ((e.get("commit") or {}).get("record") or {}).get("text") if isinstance(e, dict) else None
+            if e.get("did") in dids and isinstance(text, str) and text:
+                out.add(text)
+    return out
+
+
+def _all_rows(ds):
+    configs = orjson.loads((ds / "blueprint_manifest.json").read_bytes())["configs"]
+    return {(name, split): read_split(ds, name, split).to_pylist() for name in configs for split in SPLITS}
+
+
 def test_removal_requests(built):
     root, removed = built
-    manifest = orjson.loads((root / "removed" / "blueprint_manifest.json").read_bytes())
-    full = {r["id"]: r for r in rows(root / "ds")}
-    kept = rows(root / "removed")
-    r = manifest["removal"]
-    assert r["dids_listed"] == 3 and r["threads_dropped"] > 0 and r["messages_replaced"] > 0
-    assert len(full) - len(kept) >= r["threads_dropped"]
-    replaced = sum(1 for row in kept for m in row["thread"] if m["text"] == "<REMOVED>")
-    assert replaced > 0
-    assert all(row["thread"][-1]["text"] != "<REMOVED>" for row in kept)
+    theirs = _raw_texts_by(root / "raw", set(removed))
+    full, after = _all_rows(root / "ds"), _all_rows(root / "removed")
+    assert set(full) == set(after)  # every config and split is still there
+    # their texts were in the dataset before the request, and are nowhere after it, in any config or split
+    texts_before = {m["text"] for rows_ in full.values() for r in rows_ for m in r["thread"]}
+    assert len(theirs & texts_before) > 5
+    for key, rows_ in after.items():
+        for r in rows_:
+            assert not any(m["text"] in theirs for m in r["thread"]), key
+    # the threads they acted in (their text is the answer) are gone from every config and split
+    acted = {r["id"] for rows_ in full.values() for r in rows_ if r["target_text"] in theirs}
+    assert acted and not acted & {r["id"] for rows_ in after.values() for r in rows_}
+    # their words inside other threads read <REMOVED>
+    assert any(m["text"] == "<REMOVED>" for rows_ in after.values() for r in rows_ for m in r["thread"])
+    # their DIDs are nowhere in the released files
+    blob = b"".join(p.read_bytes() for p in (root / "removed").rglob("*") if p.is_file())
+    assert not any(d.encode() in blob for d in removed)
+    # every thread still present keeps its id and its split (its persona may move: the clustering runs
+    # without the removed users)
+    before = {r["id"]: split for (name, split), rows_ in full.items() for r in rows_}
+    for (name, split), rows_ in after.items():
+        for r in rows_:
+            assert before.get(r["id"]) == split, (name, r["id"])
     card = (root / "removed" / "README.md").read_text()
     assert "3 users asked to be removed" in card
 

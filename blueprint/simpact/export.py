@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_dir, write_json, write_jsonl
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
-from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, content_id, features, split_of
+from blueprint.data import (DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, example_id, features, split_key,
+                            split_of)
 from blueprint.errors import BadInputError
 from blueprint.simpact.pii import Scrubber, replace_spans
 from blueprint.simpact.privacy import pseudonym, thread_identity
@@ -173,7 +174,8 @@ def prepare_rows(threads: pa.Table | str | os.PathLike[str], secret: bytes, scru
     ``threads`` is the threads table or its Parquet file; a file is read a batch at a
     time, so memory holds the output and one batch, not the input too. Extra columns,
     dropped before writing: ``did`` (the actor, to join clusters and removals) and, with
-    ``keep_times``, ``_times``/``_uris`` (per message, to rank time inside clusters).
+    ``keep_times``, ``_times``/``_uris`` (per message, to rank time inside clusters), and
+    ``split_key`` (:func:`blueprint.data.split_key`, what the split is drawn from).
     Messages by users in ``removed`` have their text replaced by ``<REMOVED>``.
     """
     source = threads if isinstance(threads, pa.Table) else Path(threads)
@@ -235,17 +237,19 @@ def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _
             text_list.append(REMOVED)
         else:
             text_list.append(scrub(t))
-    rank_list = ranks.tolist()
     times = threads["time_us"].to_pylist()
     user_ids: list[str] = [""] * n_msgs
     ids: list[str] = []
+    keys: list[str] = []
     targets: list[str | None] = []
     for i, action in enumerate(actions):
         a, b = int(offsets[i]), int(offsets[i + 1])
         ident = thread_identity(uris[a:b], action, times[i])
         for j in range(a, b):
             user_ids[j] = pseudonym(secret, dids[j], ident)
-        ids.append(content_id(action, list(zip(rank_list[a:b], text_list[a:b])), secret))
+        # from the raw identity: scrubbing and removals never move an example's id or split
+        ids.append(example_id(ident, secret))
+        keys.append(split_key(ident))
         targets.append(text_list[b - 1])
     message_struct = pa.StructArray.from_arrays(
         [pa.array(user_ids, pa.string()), pa.array(text_list, pa.string()), pa.array(ranks, pa.int64()),
@@ -258,6 +262,7 @@ def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _
         "action": pa.array(action_idx_thread, pa.int64()),
         "target_text": pa.array(targets, pa.string()),
         "did": threads["did"].combine_chunks(),
+        "split_key": pa.array(keys, pa.string()),
     }
     if keep_times:
         columns["_times"] = pa.ListArray.from_arrays(off, flat.field("time_us"))
@@ -423,9 +428,9 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
     report.rows = rows.num_rows
     if rows.num_rows == 0:
         raise BadInputError("no threads left to export (no in-scope actor has a persona)", field="threads")
-    splits = np.array([split_of(i, cfg.fractions) for i in rows["id"].to_pylist()])
+    splits = np.array([split_of(k, cfg.fractions) for k in rows["split_key"].to_pylist()])
     schema = features().arrow_schema
-    body = rows.drop_columns(["did"])
+    body = rows.drop_columns(["did", "split_key"])
 
     with atomic_dir(out_dir) as tmp:
         configs: dict[str, dict[str, int]] = {}
