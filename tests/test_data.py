@@ -253,3 +253,24 @@ def test_loading_script_on_datasets_3_6(built, tmp_path):
     counts = orjson.loads(out.stdout.strip().splitlines()[-1])
     manifest = orjson.loads((built / "ds" / "blueprint_manifest.json").read_bytes())
     assert counts == manifest["configs"]["2_clusters"]
+
+
+def test_two_builds_in_folders_of_the_same_name_load_their_own_rows(tmp_path, tiny_model):
+    # datasets keys its cache of a local folder in a way that two folders of the same name can share; the
+    # build fingerprint in every shard name keeps each build's rows its own, in either order, in one cache
+    cache = tmp_path / "hf-cache"
+    base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
+                cluster=ClusterConfig(partitions=(2,), size_min=5))
+    folders = []
+    for seed in (1, 2):
+        root = tmp_path / f"team{seed}"
+        synthesize(root / "raw", SynthConfig(users=40, seed=seed, days=1.0))
+        (root / "s.key").write_text("w" * 40)
+        build([root / "raw"], root / "dataset", BuildConfig(**base), secret_file=root / "s.key", progress=False)
+        folders.append(root / "dataset")
+    own = [set(read_split(f, "2_clusters", "train")["id"].to_pylist()) for f in folders]
+    assert own[0] != own[1]
+    for order in (folders, folders[::-1], folders):
+        for f in order:
+            got = datasets.load_dataset(str(f), "2_clusters", split="train", cache_dir=str(cache))
+            assert set(got["id"]) == own[folders.index(f)], f

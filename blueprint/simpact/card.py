@@ -46,9 +46,12 @@ def yaml_header(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     configs, infos = [], []
     names = list(manifest["configs"])
     default = config_name(max(manifest["partitions"]))
+    # the build's fingerprint is in every shard's name: datasets keys its cache of a local folder on the data
+    # files' paths relative to a folder of the same name, so two builds must never share those paths
+    fp = manifest["build_fingerprint"]
     for name in names:
-        entry: dict[str, Any] = {"config_name": name,
-                                 "data_files": [{"split": s, "path": f"data/{name}/{s}-*.parquet"} for s in SPLITS]}
+        entry: dict[str, Any] = {"config_name": name, "data_files": [
+            {"split": s, "path": f"data/{name}/{s}-{fp}-*.parquet"} for s in SPLITS]}
         if name == default:
             entry["default"] = True
         configs.append(entry)

@@ -3,7 +3,7 @@
 Layout::
 
     DATASET_DIR/README.md                                   the dataset card, with configs: and dataset_info: YAML
-    DATASET_DIR/data/<config>/<split>-NNNNN-of-NNNNN.parquet
+    DATASET_DIR/data/<config>/<split>-<build fingerprint>-NNNNN-of-NNNNN.parquet
     DATASET_DIR/blueprint_manifest.json                     rows per config and split, the build's settings
 
 Configs: ``{k}_clusters`` for every partition, and ``{k}_clusters_c{i}`` for each
@@ -16,6 +16,7 @@ pseudonyms. Nothing raw reaches the directory: no DID, no absolute time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections import Counter
@@ -310,10 +311,12 @@ def hide_labels(table: pa.Table) -> pa.Table:
 
 
 class _ShardWriter:
-    """Rows of one config and split into ``<split>-NNNNN-of-NNNNN.parquet`` files of ``shard_rows`` rows each."""
+    """Rows of one config and split into ``<split>-<build fingerprint>-NNNNN-of-NNNNN.parquet`` files."""
 
-    def __init__(self, folder: Path, split: str, total: int, shard_rows: int, schema: pa.Schema) -> None:
+    def __init__(self, folder: Path, split: str, total: int, shard_rows: int, schema: pa.Schema,
+                 fingerprint: str) -> None:
         self.folder, self.split, self.shard_rows, self.schema = folder, split, shard_rows, schema
+        self.fingerprint = fingerprint
         self.n_shards = max(1, -(-total // shard_rows))
         self.shard = 0
         self.in_shard = 0
@@ -321,7 +324,7 @@ class _ShardWriter:
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{self.split}-{self.shard:05d}-of-{self.n_shards:05d}.parquet"
+        name = f"{self.split}-{self.fingerprint}-{self.shard:05d}-of-{self.n_shards:05d}.parquet"
         self.writer = pq.ParquetWriter(self.folder / name, self.schema, compression="zstd")
 
     def write(self, table: pa.Table) -> None:
@@ -348,7 +351,7 @@ _WRITE_CHUNK = 20_000
 
 
 def _write_partition(full: pa.Table, out: Path, k: int, cid: np.ndarray, splits: np.ndarray, schema: pa.Schema,
-                     cfg: "ExportConfig", hold_out: bool) -> dict[str, dict[str, int]]:
+                     cfg: "ExportConfig", hold_out: bool, fingerprint: str) -> dict[str, dict[str, int]]:
     """Write ``{k}_clusters`` and, for small k, every ``{k}_clusters_c{i}``, in one pass over the rows.
 
     Rows go out a chunk at a time, so memory holds one chunk's copies, not a copy per config.
@@ -362,7 +365,8 @@ def _write_partition(full: pa.Table, out: Path, k: int, cid: np.ndarray, splits:
         if per_cluster:
             for c, n in zip(*np.unique(cid[m], return_counts=True)):
                 counts[config_name(k, int(c))][split] = int(n)
-    writers = {(name, split): _ShardWriter(out / "data" / name, split, counts[name][split], cfg.shard_rows, schema)
+    writers = {(name, split): _ShardWriter(out / "data" / name, split, counts[name][split], cfg.shard_rows, schema,
+                                           fingerprint)
                for name in names for split in SPLITS}
     for start in range(0, full.num_rows, _WRITE_CHUNK):
         chunk = full.slice(start, _WRITE_CHUNK)
@@ -432,17 +436,19 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
     schema = features().arrow_schema
     body = rows.drop_columns(["did", "split_key"])
 
+    thread_clusters = {k: _cluster_ids(rows["did"], partitions[k]) for k in sorted(partitions)}
+    fingerprint = build_fingerprint(rows["id"], thread_clusters, cfg, labels_path is not None)
+
     with atomic_dir(out_dir) as tmp:
         configs: dict[str, dict[str, int]] = {}
         cluster_sizes: dict[str, dict[int, int]] = {}
-        thread_clusters: dict[int, np.ndarray] = {}
         for k in sorted(partitions):
-            cid = _cluster_ids(rows["did"], partitions[k])
-            thread_clusters[k] = cid
+            cid = thread_clusters[k]
             part = body if cfg.time_mode == "global" else body.set_column(
                 body.schema.get_field_index("thread"), "thread", _with_cluster_ranks(body, cid))
             full = part.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
-            configs.update(_write_partition(full, tmp, k, cid, splits, schema, cfg, labels_path is not None))
+            configs.update(_write_partition(full, tmp, k, cid, splits, schema, cfg, labels_path is not None,
+                                            fingerprint))
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
         report.configs = configs
         report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(body["action"].to_numpy(), minlength=13))}
@@ -457,6 +463,7 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
             reports_written = sorted(partitions)
         manifest = {
             "format_version": FORMAT_VERSION,
+            "build_fingerprint": fingerprint,
             "rows": report.rows,
             "partitions": sorted(partitions),
             "fractions": list(cfg.fractions),
@@ -477,6 +484,18 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
         write_json(tmp / MANIFEST, manifest)
         (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")
     return report
+
+
+def build_fingerprint(ids: pa.ChunkedArray, thread_clusters: Mapping[int, np.ndarray], cfg: "ExportConfig",
+                      hold_out: bool) -> str:
+    """12 hex characters that change with anything the released rows hold: ids, personas, time mode, labels."""
+    h = hashlib.sha256()
+    for chunk in ids.chunks:
+        h.update(b"\n".join(x.encode() for x in chunk.to_pylist()))
+    for k in sorted(thread_clusters):
+        h.update(f"|k={k}|".encode() + np.ascontiguousarray(thread_clusters[k], dtype=np.int64).tobytes())
+    h.update(f"|{cfg.time_mode}|{list(cfg.fractions)}|{hold_out}|{FORMAT_VERSION}".encode())
+    return h.hexdigest()[:12]
 
 
 def _cluster_ids(dids: pa.ChunkedArray, labels: Mapping[str, int]) -> np.ndarray:
