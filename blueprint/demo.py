@@ -53,7 +53,8 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
              ", ".join(map(str, partitions)), dataset)
     cfg = BuildConfig(embed=replace(EmbedConfig(), model=model),
                       cluster=ClusterConfig(partitions=tuple(partitions), seed=seed),
-                      title="BluePrint demo (synthetic)")
+                      title="BluePrint demo (synthetic)",
+                      source="a synthetic corpus made by `blueprint synth` (invented users; no real person's data)")
     build([raw], dataset, cfg, work_dir=work, resume=resume, progress=progress)
     config = config_name(max(partitions))
     scores = {}

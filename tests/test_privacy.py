@@ -71,6 +71,20 @@ def test_generated_secret_is_kept_outside_the_dataset_and_announced(tmp_path, ti
     assert stat.S_IMODE(os.stat(r.secret_file).st_mode) == 0o600
     secret = r.secret_file.read_bytes().strip()
     assert all(secret not in p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file())
+    # loudly: the log and the card say the ids will not match a rebuild unless the secret is kept
+    assert "will not match any later rebuild" in caplog.text
+    assert "will not match any later rebuild" in (tmp_path / "ds" / "README.md").read_text()
+    # a --secret-file path that does not exist yet is created there, mode 0600, and used
+    caplog.clear()
+    named = tmp_path / "keys" / "team.secret"
+    with caplog.at_level(logging.WARNING, logger="blueprint"):
+        r2 = build([tmp_path / "raw"], tmp_path / "ds2", cfg, secret_file=named)
+    assert r2.secret_file == named and stat.S_IMODE(os.stat(named).st_mode) == 0o600
+    assert "NEW pseudonym secret" in caplog.text and str(named) in caplog.text
+    assert "will not match" not in (tmp_path / "ds2" / "README.md").read_text()  # the user named it: kept
+    again = build([tmp_path / "raw"], tmp_path / "ds3", cfg, secret_file=named)
+    ids = lambda d: sorted(read_split(d, "2_clusters", "train")["id"].to_pylist())  # noqa: E731
+    assert again.secret_file == named and ids(tmp_path / "ds3") == ids(tmp_path / "ds2")
 
 
 def test_pseudonyms_are_per_thread(built):

@@ -139,6 +139,8 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     values = {
         "yaml_header": yaml_header(manifest, context),
         "title": context.get("title", "BluePrint"),
+        "source": context.get("source", "public Bluesky records"),
+        "secret_note": context.get("secret_note", ""),
         "per_cluster_max_k": context.get("per_cluster_max_k", 100),
         "example_config": config_name(first_k),
         "example_cluster_config": config_name(min(manifest["partitions"]), 0),
