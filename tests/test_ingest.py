@@ -121,38 +121,47 @@ def test_bad_lines_are_quarantined_with_file_line_and_field(tmp_path):
     assert all(q["file"] == str(path) for q in rows)
 
 
-def test_decoder_fast_and_precise_paths_agree(tmp_path):
-    """Every synthetic line, corrupt ones included, decodes the same through the one-step fast path
-    and the two-step path (forced by pretending the UTF-8 is unchecked and by the error path)."""
+# what each kind of planted damage must read as (reply cycles and self-replies are valid lines: threads see them)
+DAMAGE = {"missing_field": {"missing_field"}, "mistyped_field": {"mistyped_field"}, "invalid_utf8": {"invalid_utf8"},
+          "truncated": {"truncated"}, "not_json": {"invalid_json", "not_an_object"}, "reply_cycle": None,
+          "self_reply": None}
+
+
+def test_every_line_corrupt_ones_included_decodes_to_its_expected_outcome(tmp_path):
+    """Every synthetic line is checked: a planted corrupt line is refused with the reason its damage names; every
+    other line decodes, and the one-step fast path agrees with the two-step precise path."""
     synthesize(tmp_path / "raw", SynthConfig(users=40, seed=2, corrupt_rate=0.05, pii_rate=0.5, days=0.5))
     from blueprint.simpact import ingest as mod
 
-    n = 0
+    planted = {(r["file"], r["line"]): r["kind"] for r in map(orjson.loads, (
+        tmp_path / "raw" / "_meta" / "corrupt_lines.jsonl").read_bytes().splitlines())}
+    assert set(planted.values()) >= {"missing_field", "mistyped_field", "invalid_utf8", "truncated", "not_json"}
+    checked = Counter()
     for f in sorted((tmp_path / "raw").rglob("*.jsonl")):
-        if "_meta" in str(f):
+        if "_meta" in f.parts:
             continue
-        for raw in f.read_bytes().splitlines():
+        rel = str(f.relative_to(tmp_path / "raw"))
+        for lineno, raw in enumerate(f.read_bytes().splitlines(), start=1):
+            kind = planted.get((rel, lineno))
             try:
                 fast = decode_jetstream(raw)
             except mod.BadLine as bad:
-                fast = ("bad", bad.reason, bad.field)
-            try:
-                ev = mod._EVENT.decode(raw)
-                slow = ev.kind if ev.kind != "commit" else mod.record_row(
-                    ev.did, ev.time_us, ev.commit.collection, ev.commit.operation, ev.commit.rkey, ev.commit.record,
-                    "$.commit.record")
-                if isinstance(slow, str) and slow not in ("identity", "account", "other_collection",
-                                                          "unmapped_operation"):
-                    slow = "other_kind"
-            except mod.BadLine as bad:
-                slow = ("bad", bad.reason, bad.field)
-            except Exception:
-                continue  # not JSON of the event shape: only the precise path classifies it
-            if isinstance(fast, tuple) and fast and fast[0] == "bad":
+                assert kind is not None and DAMAGE[kind] and bad.reason in DAMAGE[kind], (rel, lineno, kind,
+                                                                                          bad.reason)
+                checked["refused"] += 1
                 continue
+            assert kind is None or DAMAGE[kind] is None, (rel, lineno, kind, "was not refused")
+            ev = mod._EVENT.decode(raw)
+            slow = ev.kind if ev.kind != "commit" else mod.record_row(
+                ev.did, ev.time_us, ev.commit.collection, ev.commit.operation, ev.commit.rkey, ev.commit.record,
+                "$.commit.record")
+            if isinstance(slow, str) and slow not in ("identity", "account", "other_collection",
+                                                      "unmapped_operation"):
+                slow = "other_kind"
             assert fast == slow, raw
-            n += 1
-    assert n > 1000
+            checked["decoded"] += 1
+    refusable = sum(1 for k in planted.values() if DAMAGE[k])
+    assert checked["refused"] == refusable and checked["decoded"] > 1000
 
 
 def test_truncated_archive_keeps_what_was_read(tmp_path):
