@@ -468,11 +468,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInputError as exc:
         print(f"blueprint: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
     except KeyboardInterrupt:
         print("blueprint: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except OSError as exc:  # a write that failed (a full disk, a read-only folder): nothing was left half-written
+        print(f"blueprint: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return rc or 0
 
 

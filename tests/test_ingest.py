@@ -221,3 +221,29 @@ def test_missing_path_is_bad_input(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(BadInputError, match="unknown input format"):
         ingest([tmp_path / "notes.txt"], tmp_path / "out")
+
+
+def test_a_failed_write_stops_the_run_and_leaves_no_part(tmp_path):
+    """A full disk, for real: the file-size limit of a child process makes every write past 64 KB fail."""
+    import subprocess
+    import sys
+
+    synthesize(tmp_path / "raw", SynthConfig(users=120, seed=4, days=1.0))
+    big = tmp_path / "one.jsonl"  # one input whose events make a part far over the limit
+    big.write_bytes(b"".join(f.read_bytes() for f in sorted((tmp_path / "raw").rglob("jetstream*.jsonl"))))
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))\n"
+        "from blueprint.cli import main\n"
+        f"sys.exit(main(['-q', 'build', {str(big)!r}, '--out', {str(tmp_path / 'ds')!r}, '--workers', '1']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    assert "blueprint: error: OSError" in proc.stderr and "File too large" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "input ends early" not in proc.stderr  # a write error is not a cut-off input
+    parts = tmp_path / "ds-work" / "ingest"
+    assert not list(parts.rglob("*.parquet")) or all(
+        pq.ParquetFile(p).metadata.num_rows >= 0 for p in parts.rglob("*.parquet"))  # only whole, readable parts
+    assert not list(parts.rglob("*.tmp"))  # nothing half-written left behind

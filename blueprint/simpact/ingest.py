@@ -868,7 +868,7 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
 
             lines = 0
             try:
-                for batch_rows, others, n in _batches(seg):
+                for batch_rows, others, n in _read_guarded(_batches(seg)):
                     lines += n
                     rows.extend(batch_rows)
                     while len(rows) >= flush:
@@ -886,7 +886,8 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
                             }) + b"\n")
                         else:
                             report.no_action[row] += 1
-            except (EOFError, OSError, zstd_error()) as exc:  # a truncated .gz/.zst: keep what was read
+            except _InputEnded as ended:  # a truncated .gz/.zst: keep what was read
+                exc = ended.__cause__
                 report.error = f"{type(exc).__name__}: {exc}"
                 log.warning("%s: input ends early after line %d (%s)", name, seg.first_line + lines - 1, exc)
             report.lines = lines
@@ -896,6 +897,22 @@ def _ingest_segment(seg: Segment, parts_dir: Path, config: IngestConfig, report:
                 pending.result()
         finally:
             writer.close()
+
+
+class _InputEnded(Exception):
+    """Reading an input failed part-way (a cut-off archive); the cause is attached."""
+
+
+def _read_guarded(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """The batches, with read errors turned into :class:`_InputEnded`.
+
+    Only errors raised while reading are caught here: a failed write of a part or of the
+    quarantine (a full disk) happens in the caller's loop body and stops the run.
+    """
+    try:
+        yield from batches
+    except (EOFError, OSError, zstd_error()) as exc:
+        raise _InputEnded() from exc
 
 
 def zstd_error() -> type[Exception]:
