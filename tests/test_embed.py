@@ -103,3 +103,23 @@ def test_user_embedding_is_the_mean_of_their_texts():
     np.testing.assert_allclose(m, [[0.0, 1.0], [1.5, 1.0]])
     with pytest.raises(ValueError, match="differ in length"):
         user_embeddings(["a"], v)
+
+
+def test_a_model_missing_from_the_cache_warns_once_and_fails_clearly_without_a_network(monkeypatch, caplog):
+    import logging
+
+    import huggingface_hub.constants as hf_constants
+
+    from blueprint.errors import BadInputError
+    from blueprint.simpact.embed import resolve_model
+
+    # online mode, with the Hub endpoint on a closed local port: the download is tried for real and refused
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "ENDPOINT", "http://127.0.0.1:9")
+    with caplog.at_level(logging.WARNING, logger="blueprint"):
+        for _ in range(2):
+            with pytest.raises(BadInputError, match="is the network reachable"):
+                resolve_model("blueprint-tests/not-a-cached-model")
+    warnings = [r for r in caplog.records if "not in the local Hugging Face cache" in r.getMessage()]
+    assert len(warnings) == 1

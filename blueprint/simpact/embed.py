@@ -115,6 +115,9 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
     return _resolve_hub(name)
 
 
+_WARNED_HUB: set[str] = set()
+
+
 def _resolve_hub(repo_id: str) -> ResolvedModel:
     from huggingface_hub import snapshot_download
 
@@ -127,14 +130,19 @@ def _resolve_hub(repo_id: str) -> ResolvedModel:
                 f"model {repo_id!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is "
                 "set; download it where the Hub is reachable (huggingface-cli download "
                 f"{repo_id}), pass its folder, or use --model default", field="model") from None
+        if repo_id not in _WARNED_HUB:
+            _WARNED_HUB.add(repo_id)
+            log.warning("model %r is not in the local Hugging Face cache: fetching it from the Hub (set "
+                        "HF_HUB_OFFLINE=1 to forbid this)", repo_id)
         os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
         os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
         try:
             path = Path(snapshot_download(repo_id, allow_patterns=patterns))
         except Exception as exc:
             raise BadInputError(
-                f"model {repo_id!r} could not be found locally or fetched from the Hub ({type(exc).__name__}); "
-                "pass a local model folder or use --model default", field="model") from None
+                f"model {repo_id!r} is not in the local cache and could not be fetched from the Hub "
+                f"({type(exc).__name__}: is the network reachable?); download it where it is, pass a local model "
+                "folder, or use --model default", field="model") from None
     return ResolvedModel(repo_id, path, _fingerprint(path))
 
 
