@@ -42,6 +42,65 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+# Help for options shared by several commands, by destination; a command's own wording is given where it is defined.
+_SHARED_HELP = {
+    "dataset": "the exported dataset directory (a folder with README.md and data/)",
+    "config": "the config: a partition such as 25_clusters, or one persona such as 25_clusters_c6",
+    "split": "train, validation or test (default: %(default)s)",
+    "seed": "random seed (default: %(default)s)",
+    "predictions": "the predictions file (JSONL: id, action, text)",
+}
+_OWN_HELP = {
+    ("synth", "out"): "the folder to write the corpus to (bluesky-YYYY-MM/DD/HH/ files and _meta/)",
+    ("synth", "users"): "synthetic users (default: %(default)s)",
+    ("synth", "events_per_user"): "mean events per user (default: %(default)s)",
+    ("synth", "days"): "days the corpus spans (default: %(default)s)",
+    ("synth", "compress"): "compress each hourly file with gzip or zstd",
+    ("build", "partitions"): "cluster counts, e.g. 2,25 (default: 2,25)",
+    ("build", "size_min"): "the fewest users a persona may have (default: %(default)s, as the paper)",
+    ("build", "size_max"): "the most users a persona may have (default: none; setting it uses the exact solver)",
+    ("build", "cluster_method"): "exact (k-means-constrained), fast (k-means plus repair) or auto (default)",
+    ("build", "pooling"): "sentence pooling of the embedding model (default: what the model declares)",
+    ("build", "max_length"): "tokens per text for the embedding model (default: %(default)s)",
+    ("build", "batch_size"): "texts per embedding batch (default: %(default)s)",
+    ("build", "title"): "the dataset's title on its card (default: %(default)s)",
+    ("baseline", "name"): "majority, cluster_majority, random, persona_prior, retrieval or gbdt",
+    ("baseline", "out"): "the predictions file to write (JSONL)",
+    ("predict", "out"): "the predictions file to write (PRED.jsonl; PRED.raw.jsonl and PRED.report.json beside it)",
+    ("predict", "engine"): "transformers (a model run here, default) or openai (an OpenAI-compatible server)",
+    ("predict", "max_new_tokens"): "the longest answer, in tokens (default: %(default)s)",
+    ("predict", "top_p"): "nucleus sampling (with --temperature > 0; default: %(default)s)",
+    ("predict", "dtype"): "weights' type: auto is bfloat16 on a GPU that has it, float32 otherwise",
+    ("finetune", "loss"): "ce (cross-entropy, default) or focal (the paper's variant)",
+    ("finetune", "lora_r"): "LoRA rank (default: %(default)s)",
+    ("finetune", "lora_alpha"): "LoRA alpha (default: %(default)s)",
+    ("finetune", "lora_dropout"): "LoRA dropout (default: %(default)s)",
+    ("finetune", "learning_rate"): "peak learning rate (default: %(default)s)",
+    ("finetune", "epochs"): "passes over the train split (default: %(default)s)",
+    ("finetune", "batch_size"): "rows per device step (default: %(default)s)",
+    ("finetune", "grad_accum"): "steps accumulated per optimizer step (default: %(default)s)",
+    ("finetune", "max_length"): "tokens per training example at most (default: %(default)s)",
+    ("finetune", "style"): "chat (the model's chat template, default) or plain (one prompt string)",
+    ("finetune", "save_steps"): "a checkpoint every N optimizer steps, to resume from (default: %(default)s)",
+    ("finetune", "logging_steps"): "log the training loss every N steps (default: %(default)s)",
+    ("finetune", "gradient_checkpointing"): "trade compute for memory on large models",
+    ("score", "out"): "the results file to write (JSON)",
+    ("leaderboard", "results_dir"): "a folder of results files written by blueprint score",
+    ("leaderboard", "out"): "the folder to write leaderboard.md and index.html to",
+    ("audit", "dataset"): "the exported dataset directory",
+    ("stats", "dataset"): "the exported dataset directory",
+    ("scrub", "region"): "default region for phone numbers without a country code (default: %(default)s)",
+}
+
+
+def _fill_help(sub: argparse._SubParsersAction) -> None:
+    """Give every option without its own help the shared wording; a missing one is a bug (tested)."""
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.help is None and not isinstance(action, argparse._HelpAction):
+                action.help = _OWN_HELP.get((command, action.dest), _SHARED_HELP.get(action.dest))
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="blueprint", description="BluePrint: persona datasets from Bluesky, and a next-action "
                                               "benchmark for LLM social-media agents.")
@@ -201,7 +260,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--config", required=True)
     sc.add_argument("--split", default="test")
     sc.add_argument("--out", required=True, type=Path)
-    sc.add_argument("--name", default=None, help="model name on the leaderboard (default: the file's stem)")
+    sc.add_argument("--name", default=None, help="model name on the leaderboard (default: the model blueprint "
+                                                 "predict ran, else the file's stem)")
     sc.add_argument("--labels", type=Path, default=None,
                     help="the hidden test labels written by build --hold-out-labels")
     sc.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for intervals (default 200)")
@@ -229,6 +289,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sr = sub.add_parser("scrub", help="PII-scrub text lines from stdin to stdout")
     sr.add_argument("--json", action="store_true", help="write the spans found, one JSON object per line")
     sr.add_argument("--region", default="CA")
+    _fill_help(sub)
     return p
 
 
@@ -386,11 +447,31 @@ def _cmd_score(a: argparse.Namespace) -> None:
                           progress=not a.quiet)
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
-    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name, labels=a.labels, score_config=cfg)
+    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name or _model_name(a.predictions),
+                labels=a.labels, score_config=cfg)
     write_json(a.out, res)
     r = res["results"]
     print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, rare macro-F1 "
           f"{r['rare_macro_f1']:.4f}, cluster macro-F1 {r['cluster_macro_f1']:.4f}, action JS {r['action_js']:.4f}")
+
+
+def _model_name(predictions: Path) -> str:
+    """The leaderboard name when --name is not given: the model blueprint predict ran, else the file's stem."""
+    from blueprint.models.predict import report_path_for
+
+    report = report_path_for(predictions)
+    if report.is_file():
+        import orjson
+
+        try:
+            model = orjson.loads(report.read_bytes()).get("engine", {}).get("model")
+        except (orjson.JSONDecodeError, AttributeError):
+            model = None
+        if model:
+            return Path(str(model).rstrip("/")).name if Path(str(model)).exists() else str(model)
+    log.warning("score: no --name given; the leaderboard will call this submission %r (the file's name)",
+                predictions.stem)
+    return predictions.stem
 
 
 def _cmd_leaderboard(a: argparse.Namespace) -> None:

@@ -47,9 +47,9 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
     t0 = time.perf_counter()
     out = Path(out_dir)
     raw, dataset, work = out / "raw", out / "dataset", out / "work"
-    log.info("[1/6] synth: %d users, seed %d -> %s", users, seed, raw)
+    log.info("[1/5] synth: %d users, seed %d -> %s", users, seed, raw)
     synthesize(raw, SynthConfig(users=users, seed=seed), force=True)
-    log.info("[2/6] build: ingest, threads, embed, cluster (k = %s), privacy, export -> %s",
+    log.info("[2/5] build: ingest, threads, embed, cluster (k = %s), privacy, export -> %s",
              ", ".join(map(str, partitions)), dataset)
     cfg = BuildConfig(embed=replace(EmbedConfig(), model=model),
                       cluster=ClusterConfig(partitions=tuple(partitions), seed=seed),
@@ -58,21 +58,21 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
     build([raw], dataset, cfg, work_dir=work, resume=resume, progress=progress)
     config = config_name(max(partitions))
     scores = {}
-    for name in BASELINES:
+    for i, name in enumerate(BASELINES, start=1):
         preds = out / "predictions" / f"{name}.jsonl"
-        log.info("[3/6] baseline: %s on %s/test -> %s", name, config, preds)
+        log.info("[3/5] baseline %d of %d: %s on %s/test -> %s", i, len(BASELINES), name, config, preds)
         options = {"model": model} if name in ("retrieval", "gbdt") else {}
         if name in ("random", "persona_prior", "retrieval", "gbdt"):
             options["seed"] = seed
         run_baseline(name, dataset, config, "test", preds, **options)
-        log.info("[4/6] score %s: actions, texts and distributions, per cluster, with bootstrap intervals", name)
+        log.info("[4/5] score %s (%d of %d): actions, texts and distributions, per cluster, with bootstrap "
+                 "intervals", name, i, len(BASELINES))
         result = score(preds, dataset, config, "test", model_name=name,
                        score_config=ScoreConfig(model=model, seed=seed))
         results = out / "results" / f"{name}.json"
-        log.info("[5/6] results -> %s", results)
         write_json(results, result)
         scores[name] = result["results"]
-    log.info("[6/6] leaderboard -> %s", out / "leaderboard")
+    log.info("[5/5] leaderboard of %d results -> %s", len(BASELINES), out / "leaderboard")
     board = render(out / "results", out / "leaderboard")
     return DemoResult(out, dataset, out / "results", board, read_manifest(dataset), scores,
                       time.perf_counter() - t0)

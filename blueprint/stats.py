@@ -24,7 +24,7 @@ def dataset_stats(dataset_dir: str | os.PathLike[str]) -> dict:
 
     d = Path(dataset_dir)
     manifest = read_manifest(d)
-    out: dict = {"dataset": d.name, "partitions": {}}
+    out: dict = {"dataset": d.name, "path": str(d), "partitions": {}}
     for k in manifest["partitions"]:
         name = config_name(k)
         tables = [read_split(d, name, s, columns=["thread", "cluster_id", "action"]) for s in SPLITS]
@@ -57,7 +57,7 @@ def dataset_stats(dataset_dir: str | os.PathLike[str]) -> dict:
 
 def format_stats(s: dict) -> str:
     """The statistics as plain-text tables."""
-    lines = [f"BluePrint dataset {s['dataset']}"]
+    lines = [f"Dataset at {s.get('path', s['dataset'])}"]
     for name, p in s["partitions"].items():
         lines += ["", f"{name}: {p['threads']:,} threads, {p['users']:,} users, {p['messages']:,} messages "
                       f"(mean thread length {p['mean_thread_length']:.2f}); "

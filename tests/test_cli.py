@@ -54,3 +54,33 @@ def test_scrub_json_gives_spans():
                           capture_output=True, text=True, check=True)
     assert orjson.loads(proc.stdout) == {"text": "hi @a.bsky.social", "spans": [
         {"type": "USERNAME", "start": 4, "end": 17, "text": "a.bsky.social"}]}
+
+
+def test_every_option_has_help_and_baseline_help_lists_the_baselines(capsys):
+    import argparse
+
+    from blueprint.baselines import available
+    from blueprint.cli import _build_parser
+
+    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            assert action.help, (command, action.dest)
+    with pytest.raises(SystemExit):
+        main(["baseline", "--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in available())
+
+
+def test_map_labels_do_not_pile_up():
+    import numpy as np
+
+    from blueprint.simpact.report import spread_labels
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(500, 2)) * 10
+    anchors = np.zeros((25, 2)) + rng.normal(size=(25, 2)) * 0.01  # every cluster's median in one spot
+    pos = spread_labels(anchors, coords)
+    gaps = np.linalg.norm(pos[:, None] - pos[None], axis=-1)[np.triu_indices(25, 1)]
+    assert gaps.min() > 0.5 * 0.04 * np.ptp(coords, axis=0).max()  # was 0.01-ish: labels on top of each other
+    assert np.abs(pos).max() < 0.5 * np.ptp(coords, axis=0).max()  # and still near their clusters

@@ -223,8 +223,9 @@ def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig,
                       if len(dids) else pa.array([], pa.list_(pa.float32(), encoder.dim))})
     with atomic_path(d / "users.parquet") as tmp:
         pq.write_table(table, tmp)
-    log.info("embed: %d texts (%d from the cache, %d encoded) -> %d users (%s, %s pooling)", len(text_list),
-             counts["cached"], counts["encoded"], len(dids), encoder.model.name, encoder.pooling)
+    log.info("embed: %d texts, %d of them distinct (%d from the cache, %d encoded) -> %d users (%s, %s pooling)",
+             len(text_list), counts["distinct"], counts["cached"], counts["encoded"], len(dids), encoder.model.name,
+             encoder.pooling)
     return {**counts, "users": len(dids), "model": encoder.model.name,
             "model_fingerprint": encoder.model.fingerprint, "pooling": encoder.pooling, "dim": encoder.dim}
 

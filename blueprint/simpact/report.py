@@ -66,6 +66,30 @@ def map_2d(vectors: np.ndarray, seed: int, max_users: int) -> tuple[np.ndarray, 
     return rows, coords
 
 
+def spread_labels(anchors: np.ndarray, coords: np.ndarray, iterations: int = 200) -> np.ndarray:
+    """Label positions near their anchors (cluster medians) that do not pile up on one another.
+
+    Labels closer than a minimum gap (4% of the map's extent) push each other apart, and
+    each is pulled back towards its anchor; deterministic for given inputs.
+    """
+    pos = anchors.astype(np.float64).copy()
+    if len(pos) < 2:
+        return pos
+    extent = float(np.ptp(coords, axis=0).max()) or 1.0
+    gap = 0.04 * extent
+    for _ in range(iterations):
+        diff = pos[:, None, :] - pos[None, :, :]
+        dist = np.linalg.norm(diff, axis=-1) + np.eye(len(pos))
+        close = (dist < gap) & ~np.eye(len(pos), dtype=bool)
+        if not close.any():
+            break
+        # push apart along the line between two labels (a fixed direction when they coincide)
+        unit = np.where(dist[..., None] > 1e-12, diff / dist[..., None], np.array([1.0, 0.0]))
+        push = (close[..., None] * unit * (gap - dist)[..., None] / 2).sum(1)
+        pos += push + 0.05 * (anchors - pos)
+    return pos
+
+
 def _plot(path: Path, coords: np.ndarray, labels: np.ndarray, k: int, title: str) -> None:
     import matplotlib
 
@@ -77,12 +101,13 @@ def _plot(path: Path, coords: np.ndarray, labels: np.ndarray, k: int, title: str
     colours = cmap(labels % cmap.N if k <= 20 else labels / max(k - 1, 1))
     ax.scatter(coords[:, 0], coords[:, 1], c=colours, s=8, linewidths=0, alpha=0.8)
     if k <= 25:
-        for c in range(k):
-            m = labels == c
-            if m.any():
-                cx, cy = np.median(coords[m], axis=0)
-                ax.annotate(str(c), (cx, cy), fontsize=8, ha="center", va="center",
-                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0})
+        present = [c for c in range(k) if (labels == c).any()]
+        anchors = np.array([np.median(coords[labels == c], axis=0) for c in present]).reshape(-1, 2)
+        for c, (ax_, ay_), (lx, ly) in zip(present, anchors, spread_labels(anchors, coords)):
+            moved = abs(lx - ax_) + abs(ly - ay_) > 1e-9
+            ax.annotate(str(c), (ax_, ay_), xytext=(lx, ly), fontsize=8, ha="center", va="center",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0},
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4"} if moved else None)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
