@@ -32,7 +32,7 @@ from blueprint.actions import ACTIONS, TEXT_ACTIONS  # noqa: E402
 def actions_part(rows: int, repeats: int) -> None:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-    from blueprint.metrics.action import action_scores
+    from blueprint.metrics.suite import score_actions
 
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(13) * 0.5)
@@ -46,9 +46,9 @@ def actions_part(rows: int, repeats: int) -> None:
         precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
         confusion_matrix(y_true, y_pred, labels=labels)
 
-    ours = action_scores(y_true, y_pred)
+    ours = score_actions(y_true, y_pred)
     assert abs(ours["macro_f1"] - f1_score(y_true, y_pred, average="macro", zero_division=0)) < 1e-12
-    times = interleaved({"scikit-learn": sk, "blueprint": lambda: action_scores(y_true, y_pred)}, repeats)
+    times = interleaved({"scikit-learn": sk, "blueprint": lambda: score_actions(y_true, y_pred)}, repeats)
     a, b = median(times["scikit-learn"]), median(times["blueprint"])
     print(f"1. action metrics on {rows:,} rows: scikit-learn {a:.2f} s, blueprint {b:.2f} s -> {a / b:.1f}x "
           "(target >= 1.0)")

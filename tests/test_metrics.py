@@ -8,7 +8,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix as sk_cm, f1_score,
 
 from blueprint.actions import ACTIONS
 from blueprint.metrics import text as tm
-from blueprint.metrics.action import action_scores, confusion_matrix, macro_f1, per_action_prf
+from blueprint.metrics.action import confusion_matrix, macro_f1, per_action_prf
 from blueprint.metrics.distribution import action_js, diagonality, distinguishability
 from blueprint.metrics.registry import get_metric, metric_names
 from blueprint.metrics.suite import rare_actions_from, score_actions, score_distribution, score_texts
@@ -23,7 +23,7 @@ def random_actions(n, seed, skew=True):
 @pytest.mark.parametrize("seed", range(5))
 def test_action_metrics_equal_scikit_learn(seed):
     y_true, y_pred = random_actions(500, seed), random_actions(500, seed + 100)
-    assert action_scores(y_true, y_pred)["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
+    assert score_actions(y_true, y_pred)["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
     assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(ACTIONS), zero_division=0)
     got = per_action_prf(y_true, y_pred)
@@ -36,7 +36,7 @@ def test_action_metrics_equal_scikit_learn(seed):
 def test_macro_f1_is_not_accuracy():
     y_true = ["like"] * 8 + ["block", "post"]
     y_pred = ["like"] * 10
-    assert action_scores(y_true, y_pred)["accuracy"] == 0.8
+    assert score_actions(y_true, y_pred)["accuracy"] == 0.8
     assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
     assert macro_f1(y_true, y_pred) < 0.4  # the paper's "F1" would say 0.8
 
@@ -76,7 +76,7 @@ def test_order_and_cluster_labels_do_not_matter():
     assert d1["action_js"] == pytest.approx(d2["action_js"]) and d1["diagonality"] == pytest.approx(d2["diagonality"])
 
 
-@pytest.mark.parametrize("fn", [lambda t, p: action_scores(t, p), lambda t, p: score_actions(t, p),
+@pytest.mark.parametrize("fn", [lambda t, p: score_actions(t, p),
                                 lambda t, p: score_distribution(t, p)])
 def test_bad_inputs_name_the_argument(fn):
     with pytest.raises(ValueError, match="references is empty"):

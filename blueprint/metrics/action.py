@@ -101,32 +101,3 @@ def per_action_prf(y_true, y_pred) -> dict[str, dict[str, float]]:
     precision, recall, f1, support = _prf(_confusion(t, p))
     return {a: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                 "support": int(support[i])} for i, a in enumerate(ACTIONS)}
-
-
-def action_scores(y_true, y_pred, clusters: Sequence[int] | None = None) -> dict:
-    """Accuracy and macro-F1 on the pooled data, and per cluster with their mean (``cluster_*``)."""
-    t, p = _check_pair(y_true, y_pred)
-    cm = _confusion(t, p)
-    precision, recall, f1, support = _prf(cm)
-    out: dict = {
-        "accuracy": float(np.mean(t == p)),
-        "macro_f1": _macro(cm, None),
-        "per_action": {a: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                           "support": int(support[i])} for i, a in enumerate(ACTIONS)},
-        "confusion_matrix": cm.tolist(),
-        "n": int(len(t)),
-    }
-    if clusters is not None:
-        c = np.asarray(clusters)
-        if len(c) != len(t):
-            raise ValueError(f"clusters and references differ in length: {len(c)} != {len(t)}")
-        table = {}
-        for cid in np.unique(c):
-            m = c == cid
-            cm_c = _confusion(t[m], p[m])
-            table[int(cid)] = {"accuracy": float(np.mean(t[m] == p[m])), "macro_f1": _macro(cm_c, None),
-                               "n": int(m.sum())}
-        out["per_cluster"] = table
-        out["cluster_accuracy"] = float(np.mean([v["accuracy"] for v in table.values()]))
-        out["cluster_macro_f1"] = float(np.mean([v["macro_f1"] for v in table.values()]))
-    return out

@@ -31,11 +31,10 @@ import pyarrow.parquet as pq
 from blueprint._io import atomic_open, write_json
 from blueprint.errors import BadInputError
 from blueprint.simpact.export import MANIFEST, read_manifest
-from blueprint.simpact.pii import Scrubber
+from blueprint.simpact.pii import DID_RE, Scrubber
 
 log = logging.getLogger(__name__)
 
-_DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.-]+)")
 _HANDLE_TOKEN = re.compile(r"(?<![\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{1,62}(?![\w-])")
 _ISO = re.compile(r"\b(?:19|20)\d\d-[01]\d-[0-3]\d(?:[T ][0-2]\d:[0-5]\d)?")
 _EPOCH = re.compile(r"(?<![\d.])(?:1[5-9]\d{8}(?:\d{3}){0,2})(?![\d.])")  # seconds, ms or us since 2017-ish
@@ -131,7 +130,7 @@ def raw_identifiers(paths: Sequence[str | os.PathLike[str]]) -> tuple[set[str], 
             elif isinstance(o, list):
                 stack.extend(o)
             elif isinstance(o, str) and "did:" in o:
-                dids.update(_DID.findall(o))
+                dids.update(DID_RE.findall(o))
 
     files, _ = discover(paths)
     for f in files:
@@ -141,7 +140,7 @@ def raw_identifiers(paths: Sequence[str | os.PathLike[str]]) -> tuple[set[str], 
                     try:
                         collect(orjson.loads(raw))
                     except orjson.JSONDecodeError:
-                        dids.update(_DID.findall(raw.decode("utf-8", "replace")))
+                        dids.update(DID_RE.findall(raw.decode("utf-8", "replace")))
         elif f.format == "post_thread":
             collect(orjson.loads(f.path.read_bytes()))
         elif f.format == "car":
@@ -186,7 +185,7 @@ def audit(dataset_dir: str | os.PathLike[str], *, raw: Sequence[str | os.PathLik
         leaked = set()
         for blob in haystack:
             if "did:" in blob:
-                leaked.update(d for d in _DID.findall(blob) if d in dids)
+                leaked.update(d for d in DID_RE.findall(blob) if d in dids)
             for tok in _HANDLE_TOKEN.findall(_TAG.sub(" ", blob)):
                 if tok.lower() in handles:
                     leaked.add(tok.lower())

@@ -183,8 +183,10 @@ def _plain(m: re.Match) -> tuple[int, int] | None:
     return m.start(), _trim(m.string, m.start(), m.end())
 
 
-_DID = _regex_finder(r"\bdid:(?:plc:[a-z2-7]{24}(?![a-z2-7])|web:[A-Za-z0-9.-]+(?:%3[Aa]\d+)?(?::[A-Za-z0-9._~%-]+)*)",
-                     _plain, needs=lambda t: "did:" in t)
+DID_PATTERN = r"did:(?:plc:[a-z2-7]{24}(?![a-z2-7])|web:[A-Za-z0-9.-]+(?:%3[Aa]\d+)?(?::[A-Za-z0-9._~%-]+)*)"
+"""An AT Protocol DID (did:plc, did:web): the one pattern the scrubber, removal lists and the audit share."""
+DID_RE = re.compile(DID_PATTERN)
+_DID = _regex_finder(r"\b" + DID_PATTERN, _plain, needs=lambda t: "did:" in t)
 _AT_URI = _regex_finder(
     r"\bat://(?:did:[a-z]+:[A-Za-z0-9._:%-]+|[A-Za-z0-9.-]+)(?:/[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~:-]+)?)?",
     _plain, needs=lambda t: "at://" in t)

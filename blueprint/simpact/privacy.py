@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import secrets
 import stat
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Sequence
 import orjson
 
 from blueprint.errors import BadInputError
+from blueprint.simpact.pii import DID_RE
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ def pseudonym(secret: bytes, did: str, identity: bytes) -> str:
     return hmac.new(secret, did.encode() + b"\x00" + identity, hashlib.sha256).hexdigest()
 
 
-_DID = re.compile(r"^did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.:%-]+|[a-z]+:[A-Za-z0-9._:%-]+)$")
 
 
 def read_removal_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -80,7 +79,7 @@ def read_removal_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
         did = line.split("#", 1)[0].strip()
         if not did:
             continue
-        if not _DID.match(did):
+        if not DID_RE.fullmatch(did):
             raise BadInputError(f"not a DID: {did[:60]!r}", path=p, line=lineno, field="--remove-dids")
         out.append(did)
     return tuple(sorted(set(out)))
