@@ -36,7 +36,7 @@ from blueprint.simpact.embed import (DEFAULT_MODEL, EmbeddingCache, Encoder, def
 from blueprint.simpact.export import ExportConfig, export
 from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
-from blueprint.simpact.privacy import create_secret, load_secret
+from blueprint.simpact.privacy import create_secret, load_secret, without_removed
 from blueprint.simpact.threads import ThreadConfig, build_threads
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,7 @@ def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig,
     texts = pq.read_table(threads_dir / "user_texts.parquet")
     if not cfg.include_quotes:
         texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
-    if removed:  # users who asked to be removed get no persona
-        texts = texts.filter(pa.compute.invert(pa.compute.is_in(texts["did"], value_set=pa.array(sorted(removed)))))
+    texts, _ = without_removed(texts, removed)  # users who asked to be removed get no persona
     text_list = texts["text"].to_pylist()
     cache = None
     if cfg.cache_dir is not None:
