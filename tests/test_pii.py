@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from blueprint.simpact.pii_eval import precision_recall, read_labelled
 from blueprint.simpact.pii import PII_TYPES, Scrubber, Span, recognizers, resolve_overlaps
 from blueprint.synth import SynthConfig, synthesize
 
@@ -102,40 +103,12 @@ def test_types_can_be_chosen():
         Scrubber(["PERSON"])
 
 
-def labelled_posts() -> list[tuple[str, set[tuple[int, int, str]]]]:
-    rx = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]")
-    out = []
-    for line in (DATA / "pii_posts.txt").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("# "):
-            continue
-        text, spans, last = "", set(), 0
-        for m in rx.finditer(line):
-            text += line[last : m.start()]
-            start = len(text)
-            text += m.group(2)
-            spans.add((start, len(text), m.group(1)))
-            last = m.end()
-        out.append((text + line[last:], spans))
-    return out
+def labelled_posts(name: str = "pii_posts.txt"):
+    return read_labelled(DATA / name)
 
 
-def score(pairs) -> dict[str, dict[str, float]]:
-    tp, fp, fn = Counter(), Counter(), Counter()
-    s = Scrubber()
-    for text, want in pairs:
-        got = {(x.start, x.end, x.type) for x in s.spans(text)}
-        for g in got:
-            (tp if g in want else fp)[g[2]] += 1
-        for w in want - got:
-            fn[w[2]] += 1
-    out = {}
-    for t in sorted(set(tp) | set(fp) | set(fn)):
-        out[t] = {"precision": tp[t] / max(1, tp[t] + fp[t]), "recall": tp[t] / max(1, tp[t] + fn[t]),
-                  "support": tp[t] + fn[t]}
-    total_tp, total_fp = sum(tp.values()), sum(fp.values())
-    out["all"] = {"precision": total_tp / max(1, total_tp + total_fp),
-                  "recall": total_tp / max(1, total_tp + sum(fn.values())), "support": total_tp + sum(fn.values())}
-    return out
+def score(pairs):
+    return precision_recall(pairs)
 
 
 def test_labelled_set_precision_and_recall():
@@ -165,3 +138,64 @@ def test_synthetic_planted_pii_recall(tmp_path):
     r = score([(t, want.get(k, set())) for k, t in texts.items()])
     assert all(r[t]["recall"] >= 0.99 for t in PII_TYPES), r
     assert r["all"]["precision"] >= 0.99, r
+
+
+def test_evasion_set_recall_precision_and_clean_lines():
+    posts = labelled_posts("pii_evasions.txt")
+    evasions = [p for p in posts if p[1]]
+    clean = [t for t, s in posts if not s]
+    assert len(evasions) >= 60 and len(clean) >= 60
+    assert {t for _, s in evasions for *_, t in s} == set(PII_TYPES)
+    r = score(posts)
+    assert all(v["recall"] >= 0.95 for v in r.values()), r
+    assert r["all"]["precision"] >= 0.98, r
+    untouched = sum(Scrubber().scrub(t) == t for t in clean) / len(clean)
+    assert untouched >= 0.98, [t for t in clean if Scrubber().scrub(t) != t]
+
+
+@pytest.mark.parametrize("text,want", [
+    ("jane.doe\u200b@example.com", "<EMAIL_ADDRESS>"),
+    ("jane\uff20example.com", "<EMAIL_ADDRESS>"),
+    ("jane [at] example [dot] com", "<EMAIL_ADDRESS>"),
+    ("alex dot morgan at gmail dot com", "<EMAIL_ADDRESS>"),
+    ("jo(at)campaign-hq.ca", "<EMAIL_ADDRESS>"),
+    ("name AT domain DOT ca", "<EMAIL_ADDRESS>"),
+    ("example[.]com/phish", "<URL>"),
+    ("hxxps://bad.example.net/x", "<URL>"),
+    ("192[.]0[.]2[.]1", "<IP_ADDRESS>"),
+    ("4111\u00a01111\u00a01111\u00a01111", "<CREDIT_CARD>"),
+    ("we met at noon at the rally", "we met at noon at the rally"),
+    ("at 3 dot 30", "at 3 dot 30"),
+    ("a dot com bubble", "a dot com bubble"),
+])
+def test_the_issues_examples(text, want):
+    text = text.encode().decode("unicode_escape") if "\\u" in text else text
+    assert Scrubber().scrub(text) == want
+
+
+def test_normalised_matches_map_to_exact_original_spans():
+    from blueprint.simpact.pii import normalise, refang
+
+    zw, nb = "\u200b", "\u00a0"
+    cases = [
+        # at the very start and end, hidden characters inside the match removed with it
+        (f"jane{zw}@example.com", [(0, 17, "EMAIL_ADDRESS")]),
+        (f"x \U0001f389 jane{zw}@example.com \U0001f389", [(4, 21, "EMAIL_ADDRESS")]),
+        (f"\U0001f468\u200d\U0001f469 call 416{nb}555{nb}2671{zw}", [(9, 21, "PHONE_NUMBER")]),
+        ("\uff4a\uff41\uff4e\uff45@example.com!", [(0, 16, "EMAIL_ADDRESS")]),
+        ("see hxxp[:]//evil[.]example[.]org/a end", [(4, 35, "URL")]),
+    ]
+    s = Scrubber()
+    for text, want in cases:
+        got = [(x.start, x.end, x.type) for x in s.spans(text)]
+        assert got == want, (text, got, [text[a:b] for a, b, _ in got])
+        # the replacement leaves no trace of the original span
+        out = s.scrub(text)
+        for a, b, t in want:
+            assert text[a:b] not in out and f"<{t}>" in out
+    # the view maps every character back to its origin: a=0, zero-width=1 (dropped), b=2, fullwidth c=3,
+    # " [.] "=4..8 (one ".", spaces swallowed), d=9
+    v = refang(normalise(f"a{zw}b\uff43 [.] d"))
+    assert v.text == "abc.d"
+    assert [v.original(i, i + 1) for i in range(len(v.text))] == [(0, 1), (2, 3), (3, 4), (4, 9), (9, 10)]
+    assert v.original(0, len(v.text)) == (0, 10)

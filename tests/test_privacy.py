@@ -252,3 +252,23 @@ def test_no_absolute_time_in_any_output_file(built):
             text = p.read_text()
             assert not re.search(r"\b20\d\d-[01]\d-[0-3]\d", text), p
             assert not re.search(r"\b1[67]\d{8,14}\b", text), p
+
+
+@pytest.mark.parametrize("evasion", ["write jane [at] example [dot] com", "mail alex dot morgan at gmail dot com",
+                                     "card 4111\u00a01111\u00a01111\u00a01111", "see hxxps://bad.example.net/x",
+                                     "jane.doe\u200b@example.com"])
+def test_audit_reports_an_evasion_an_older_scrubber_let_through(built, tmp_path, evasion):
+    import shutil
+
+    root, _ = built
+    bad = tmp_path / "bad"
+    shutil.copytree(root / "ds", bad)
+    f = sorted((bad / "data" / "4_clusters").glob("train-*.parquet"))[0]
+    t = pq.read_table(f)
+    thread = t["thread"].to_pylist()
+    thread[0][0]["text"] = f"an old build left this: {evasion}"
+    t = t.set_column(t.schema.get_field_index("thread"), "thread", pa.array(thread, t.schema.field("thread").type))
+    pq.write_table(t.replace_schema_metadata(t.schema.metadata), f)
+    report = audit(bad, raw=[root / "raw"], min_cluster=5)
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert status["residual_pii"] == "fail" and not report["ok"]

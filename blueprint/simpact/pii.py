@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -320,8 +321,131 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     return sorted(kept)
 
 
+# --- the normalised view: what the recognizers read -------------------------------------------------------
+
+_HYPHENS = frozenset("\u2010\u2011\u2012\u2212\ufe63\uff0d")  # hyphen, non-breaking hyphen, figure dash, minus
+
+
+@dataclass(frozen=True)
+class View:
+    """A rewritten text and, for each of its characters, the span of the original it stands for.
+
+    ``start[i]:end[i]`` is the original text behind ``text[i]``; a match ``[a, b)`` in the
+    view covers ``original[start[a]:end[b - 1]]``, hidden characters inside it included.
+    """
+
+    text: str
+    start: tuple[int, ...] | None  # None: the view is the original (nothing was rewritten)
+    end: tuple[int, ...] | None
+
+    def original(self, a: int, b: int) -> tuple[int, int]:
+        if self.start is None:
+            return a, b
+        return self.start[a], self.end[b - 1]
+
+
+def _identity(text: str) -> View:
+    return View(text, None, None)
+
+
+def normalise(text: str) -> View:
+    """NFKC (fullwidth forms, compatibility characters), format characters removed (zero-width spaces and
+    joiners, soft hyphens, bidi marks), spaces and hyphens unified; each character mapped to its origin."""
+    if text.isascii():
+        return _identity(text)
+    chars: list[str] = []
+    start: list[int] = []
+    end: list[int] = []
+    changed = False
+    for i, c in enumerate(text):
+        if c.isascii():
+            out = c
+        else:
+            cat = unicodedata.category(c)
+            if cat == "Cf":
+                changed = True
+                continue
+            out = " " if cat == "Zs" else "-" if c in _HYPHENS else unicodedata.normalize("NFKC", c)
+            changed = changed or out != c
+        for ch in out:
+            chars.append(ch)
+            start.append(i)
+            end.append(i + 1)
+    if not changed:
+        return _identity(text)
+    return View("".join(chars), tuple(start), tuple(end))
+
+
+# Defanged and obfuscated forms, rewritten to what they stand for: "[.]", "(dot)", "[at]", "[:]", "hxxp"
+_REFANG = re.compile(
+    r"(?P<at>\s*[\[({]\s*(?:at|@)\s*[\])}]\s*)|(?P<dot>\s*[\[({]\s*(?:dot|\.)\s*[\])}]\s*)|(?P<colon>\[:\])"
+    r"|(?P<hxxp>\bhxxp(?=s?(?::|\[:\])//))", re.IGNORECASE)
+_REFANG_TO = {"at": "@", "dot": ".", "colon": ":", "hxxp": "http"}
+
+
+def _maybe_defanged(text: str) -> bool:
+    return ("[" in text or "(" in text or "{" in text) or "hxxp" in text or "HXXP" in text
+
+
+def refang(view: View) -> View:
+    """The view with defanged forms rewritten; each rewritten character stands for its whole original form."""
+    text = view.text
+    if not _maybe_defanged(text):
+        return view
+    pieces = list(_REFANG.finditer(text))
+    if not pieces:
+        return view
+    base_start = view.start if view.start is not None else range(len(text))
+    base_end = view.end if view.end is not None else range(1, len(text) + 1)
+    chars: list[str] = []
+    start: list[int] = []
+    end: list[int] = []
+    last = 0
+    for m in pieces:
+        chars.extend(text[last:m.start()])
+        start.extend(base_start[last:m.start()])
+        end.extend(base_end[last:m.start()])
+        repl = _REFANG_TO[m.lastgroup]
+        a, b = base_start[m.start()], base_end[m.end() - 1]
+        chars.extend(repl)
+        start.extend([a] * len(repl))
+        end.extend([b] * len(repl))
+        last = m.end()
+    chars.extend(text[last:])
+    start.extend(base_start[last:])
+    end.extend(base_end[last:])
+    return View("".join(chars), tuple(start), tuple(end))
+
+
+# e-mail addresses written with words: "alex dot morgan at gmail dot com", "name AT domain DOT ca"
+_WORD_EMAIL = re.compile(
+    r"(?<![\w.@])(?P<local>[A-Za-z0-9_%+-]+(?:(?:\s+(?i:dot)\s+|\.)[A-Za-z0-9_%+-]+)*)\s+(?i:at)\s+"
+    r"(?P<domain>[A-Za-z0-9-]+(?:(?:\s+(?i:dot)\s+|\.)[A-Za-z0-9-]+)+)(?![\w-])")
+_DOT_WORD = re.compile(r"\s+dot\s+", re.IGNORECASE)
+
+
+def _find_word_email(text: str) -> Iterator[tuple[int, int]]:
+    low = text.lower()
+    if " at " not in low or " dot " not in low:
+        return
+    for m in _WORD_EMAIL.finditer(text):
+        domain = m.group("domain")
+        if not _DOT_WORD.search(domain):
+            continue  # "meet at city.hall": plain dots after a bare "at" are prose or a link, not an address
+        labels = _DOT_WORD.sub(".", domain).split(".")
+        if labels[-1].lower() in TLDS and labels[-1].isalpha() and all(labels):
+            yield m.span()
+
+
 class Scrubber:
-    """Finds PII spans and replaces them with ``<TYPE>`` tags."""
+    """Finds PII spans and replaces them with ``<TYPE>`` tags.
+
+    The recognizers read a normalised view of the text (:func:`normalise`, then
+    :func:`refang`), so zero-width characters, fullwidth forms, no-break spaces,
+    defanged links and bracketed ``[at]``/``[dot]`` hide nothing; e-mail addresses
+    written with the words "at" and "dot" are found too. Every match is mapped back to
+    the exact span of the original text, which the replacement removes whole.
+    """
 
     def __init__(self, types: Sequence[str] | None = None, *, region: str = "CA") -> None:
         table = recognizers(region)
@@ -331,13 +455,21 @@ class Scrubber:
             raise ValueError(f"unknown PII types {unknown}; available: {list(PII_TYPES)}")
         self.types = tuple(types)
         self._recognizers = [table[t] for t in self.types]
+        self._word_email = "EMAIL_ADDRESS" in self.types
 
     def spans(self, text: str) -> list[Span]:
-        """Every PII span in ``text``, non-overlapping, in order."""
+        """Every PII span in ``text`` (original indices), non-overlapping, in order."""
         if not text:
             return []
-        found = [Span(a, b, r.type) for r in self._recognizers for a, b in r.find(text) if b > a]
-        return resolve_overlaps(found)
+        view = refang(normalise(text))
+        t = view.text
+        found = [Span(a, b, r.type) for r in self._recognizers for a, b in r.find(t) if b > a]
+        if self._word_email:
+            found += [Span(a, b, "EMAIL_ADDRESS") for a, b in _find_word_email(t)]
+        kept = resolve_overlaps(found)
+        if view.start is None:
+            return kept
+        return resolve_overlaps(Span(*view.original(s.start, s.end), s.type) for s in kept)
 
     def scrub(self, text: str | None) -> str | None:
         """``text`` with every PII span replaced by its ``<TYPE>`` tag."""
