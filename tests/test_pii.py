@@ -199,3 +199,15 @@ def test_normalised_matches_map_to_exact_original_spans():
     assert v.text == "abc.d"
     assert [v.original(i, i + 1) for i in range(len(v.text))] == [(0, 1), (2, 3), (3, 4), (4, 9), (9, 10)]
     assert v.original(0, len(v.text)) == (0, 10)
+
+
+def test_the_fast_check_knows_every_character_the_normalised_view_rewrites():
+    import sys
+    import unicodedata
+
+    from blueprint.simpact.pii import _HYPHENS, _SPECIAL
+
+    missed = [hex(cp) for cp in range(sys.maxunicode + 1)
+              if (unicodedata.category(chr(cp)) in ("Cf", "Zs") and cp != 0x20 or chr(cp) in _HYPHENS)
+              and unicodedata.is_normalized("NFKC", chr(cp)) and not _SPECIAL.search(chr(cp))]
+    assert not missed
