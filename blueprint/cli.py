@@ -248,11 +248,28 @@ def _build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--no-resume", action="store_true", help="start over instead of resuming from a checkpoint")
 
-    v = sub.add_parser("validate", help="check a predictions file before scoring")
+    v = sub.add_parser("validate", help="check a predictions file before scoring",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="""A predictions file is JSONL, one line per evaluated row:
+
+  {"id": "<row id>", "action": "<one of the 13 actions>", "text": "<text>" or null}
+
+text is required (non-empty, at most 3,000 characters) for post, reply, quote and
+post_update, and null or absent for every other action (a text there is ignored,
+with a warning). Every row of the split has exactly one line; no other key is allowed.
+
+The optional meta file (--meta META.json) is an object with some of: model_name,
+revision, parameters (int), trained_on, saw_train_split (bool), contact, link.
+
+Every problem is reported at once, with its line and field. Exit 2 on any error,
+0 when the file is valid (warnings are printed). Nothing is written.""")
     v.add_argument("predictions", type=Path)
     v.add_argument("--dataset", required=True, type=Path)
     v.add_argument("--config", required=True)
     v.add_argument("--split", default="test")
+    v.add_argument("--meta", type=Path, default=None, help="the submission's meta file (JSON)")
+    v.add_argument("--max-bytes", type=int, default=200 * 1024 * 1024,
+                   help="refuse a predictions file larger than this, before reading it (default: 200 MB)")
 
     sc = sub.add_parser("score", help="score a predictions file into a results JSON")
     sc.add_argument("predictions", type=Path)
@@ -425,8 +442,13 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
 def _cmd_validate(a: argparse.Namespace) -> None:
     from blueprint.leaderboard.score import check
 
-    n = check(a.predictions, a.dataset, a.config, a.split)
-    print(f"{a.predictions}: OK, {n} predictions cover {a.config}/{a.split}")
+    n, warnings = check(a.predictions, a.dataset, a.config, a.split, max_bytes=a.max_bytes, meta=a.meta)
+    for w in warnings[:50]:
+        print(f"{a.predictions}: warning: {w}", file=sys.stderr)
+    if len(warnings) > 50:
+        print(f"{a.predictions}: ... and {len(warnings) - 50:,} more warnings", file=sys.stderr)
+    print(f"{a.predictions}: OK, {n} predictions cover {a.config}/{a.split}"
+          + (f" ({len(warnings):,} warnings)" if warnings else ""))
 
 
 def _cmd_score(a: argparse.Namespace) -> None:

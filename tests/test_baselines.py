@@ -33,7 +33,7 @@ def test_every_baseline_is_registered_and_writes_a_valid_submission(small_datase
     for name in ALL:
         out = tmp_path / f"{name}.jsonl"
         n = run_baseline(name, small_dataset, "5_clusters", "test", out, **_options(name, tiny_model))
-        assert check(out, small_dataset, "5_clusters", "test") == n
+        assert check(out, small_dataset, "5_clusters", "test") == (n, [])
         for row in _read(out):
             assert row["action"] in ACTIONS
             assert row["text"] is None or row["action"] in TEXT_ACTIONS

@@ -61,7 +61,7 @@ def test_predict_with_the_adapter_is_a_valid_submission_that_scores(adapter, sma
     rc = main(["-q", "predict", "--model", str(adapter), "--dataset", str(small_dataset), "--config", CONFIG,
                "--out", str(out), "--max-new-tokens", "24", "--batch-size", "16"])
     assert rc == 0
-    n = check(out, small_dataset, CONFIG, "test")
+    n, _ = check(out, small_dataset, CONFIG, "test")
     rep = orjson.loads(report_path_for(out).read_bytes())
     assert rep["rows"] == n == rep["parsed"] + rep["fallbacks"]
     assert len(_read(raw_path_for(out))) == n
@@ -159,7 +159,7 @@ def test_plain_style_and_strict_templates(tiny_lm, small_dataset, tmp_path):
     out = tmp_path / "plain.jsonl"
     rc = main(["-q", "predict", "--model", str(tiny_lm), "--dataset", str(small_dataset), "--config", CONFIG,
                "--out", str(out), "--style", "plain", "--max-new-tokens", "4"])
-    assert rc == 0 and check(out, small_dataset, CONFIG, "test") > 0
+    assert rc == 0 and check(out, small_dataset, CONFIG, "test")[0] > 0
     msgs = [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"},
             {"role": "user", "content": "b"}, {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]
     roles = [m["role"] for m in alternating(msgs)]
@@ -243,7 +243,7 @@ def test_openai_engine_retries_a_failing_server_and_keeps_the_key_secret(small_d
                    "--api-key-env", "BLUEPRINT_TEST_KEY", "--dataset", str(small_dataset), "--config", CONFIG,
                    "--out", str(out), "--concurrency", "1", "--retries", "3"])
     assert rc == 0
-    n = check(out, small_dataset, CONFIG, "test")
+    n, _ = check(out, small_dataset, CONFIG, "test")
     rep = orjson.loads(report_path_for(out).read_bytes())
     assert rep["calls"]["ok"] == n and rep["calls"]["retries"] == 2 and rep["calls"].get("failed", 0) == 0
     assert len(srv.requests) == n + 2
@@ -279,7 +279,7 @@ def test_openai_engine_gives_up_and_falls_back(small_dataset, tmp_path):
         api = OpenAIEngine(srv.url, "m", retries=1, backoff=0.0, concurrency=2)
         rep = predict(api, small_dataset, CONFIG, tmp_path / "down.jsonl", progress=False)
     assert rep["fallbacks"] == rep["rows"] and rep["calls"]["failed"] == rep["rows"]
-    assert check(tmp_path / "down.jsonl", small_dataset, CONFIG, "test") == rep["rows"]
+    assert check(tmp_path / "down.jsonl", small_dataset, CONFIG, "test")[0] == rep["rows"]
     assert list(rep["errors"]) == ["call failed: HTTP 503"]
 
 

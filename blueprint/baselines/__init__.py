@@ -77,4 +77,9 @@ def run_baseline(name: str, dataset_dir, config: str, split: str, out, **options
     columns = getattr(model, "train_columns", ["id", "action", "target_text", "cluster_id"])
     model.fit(read_split(dataset_dir, config, "train", columns=columns))
     rows = model.predict(read_split(dataset_dir, config, split))
+    from blueprint.actions import TEXT_ACTIONS
+
+    bad = [r["id"] for r in rows if r["action"] in TEXT_ACTIONS and not (r["text"] or "").strip()]
+    if bad:  # pragma: no cover - a baseline's own bug, not the user's input
+        raise RuntimeError(f"baseline {name!r} predicted a text action without text for {len(bad)} rows")
     return write_jsonl(out, rows)

@@ -44,5 +44,6 @@ class ClusterMajorityBaseline:
         out = []
         for i, c in zip(rows["id"].to_pylist(), rows["cluster_id"].to_pylist()):
             action, text = self.by_cluster.get(c, (self.fallback.action, self.fallback.text))
+            text = text or self.fallback.text  # a cluster with no train text of its own
             out.append({"id": i, "action": action, "text": text if action in TEXT_ACTIONS else None})
         return out

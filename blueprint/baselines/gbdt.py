@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.baselines import register
-from blueprint.baselines._common import ContextEmbedder
+from blueprint.baselines._common import ContextEmbedder, TextPool
 from blueprint.baselines.retrieval import NeighbourIndex
 from blueprint.errors import BadInputError
 from blueprint.task import context
@@ -116,6 +116,7 @@ class GBDTBaseline:
         self.index = NeighbourIndex(clusters, vectors, np.array([len(t) > 1 for t in threads]))
         self.train_actions = y
         self.train_texts = train["target_text"].to_pylist()
+        self.pool = TextPool(train)
         return self
 
     def predict(self, rows: pa.Table) -> list[dict]:
@@ -138,6 +139,6 @@ class GBDTBaseline:
                 allowed = with_text
             match = self.index.lookup(clusters[q], vectors[q], has_context[q], rng, allowed)
             for qi, j in zip(q.tolist(), match.tolist()):
-                texts[qi] = self.train_texts[j] if j >= 0 else None
+                texts[qi] = self.train_texts[j] if j >= 0 else self.pool.draw(rng, int(clusters[qi]), ACTIONS[a])
         return [{"id": i, "action": ACTIONS[a], "text": t}
                 for i, a, t in zip(rows["id"].to_pylist(), pred.tolist(), texts)]

@@ -75,8 +75,10 @@ class RetrievalBaseline:
         if self.index is None:
             raise RuntimeError("fit the baseline first")
         threads = rows["thread"].to_pylist()
+        # a neighbour whose action carries text but whose text is missing has nothing to copy
+        usable = np.array([a not in TEXT_ACTIONS or bool(t) for a, t in zip(self.actions, self.texts)])
         match = self.index.lookup(np.asarray(rows["cluster_id"].to_pylist(), dtype=np.int64), self.embed(threads),
-                                  np.array([len(t) > 1 for t in threads]), np.random.default_rng(self.seed))
+                                  np.array([len(t) > 1 for t in threads]), np.random.default_rng(self.seed), usable)
         out = []
         for i, j in zip(rows["id"].to_pylist(), match.tolist()):
             a = self.actions[j]

@@ -18,7 +18,7 @@ from blueprint._io import iter_jsonl
 from blueprint.errors import BadInputError
 from blueprint.actions import ACTIONS
 from blueprint.data import read_split
-from blueprint.leaderboard.submission import raise_if_invalid, read_predictions, validate
+from blueprint.leaderboard.submission import MAX_BYTES, raise_if_invalid, read_meta, read_predictions, validate
 from blueprint.metrics.suite import ScoreConfig, score_all
 
 RESULTS_VERSION = 3
@@ -67,14 +67,16 @@ def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "t
 
 
 def check(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
-          split: str = "test") -> int:
-    """Validate a predictions file; raise on the first batch of problems; return the row count.
+          split: str = "test", *, max_bytes: int = MAX_BYTES, meta: str | os.PathLike[str] | None = None
+          ) -> tuple[int, list]:
+    """Validate a predictions file (and its meta file); raise with every problem; return (rows, warnings).
 
     Needs only the ids of the split, so it works on a dataset with hidden labels."""
+    read_meta(meta)
     ids = read_split(dataset_dir, config, split, columns=["id"])["id"].to_pylist()
-    preds = read_predictions(pred_path)
+    preds = read_predictions(pred_path, max_bytes=max_bytes)
     raise_if_invalid(preds, validate(preds, ids))
-    return len(preds.rows)
+    return len(preds.rows), preds.warnings
 
 
 def _git_hash() -> str | None:

@@ -1,15 +1,22 @@
-"""Predictions files: reading and validation, before any expensive scoring.
+"""Submissions: the predictions file and its optional meta file, validated before any expensive scoring.
 
 A predictions file is JSONL, one object per evaluated row::
 
-    {"id": "<row id>", "action": "<one of the 13 actions>", "text": "<generated text or null>"}
+    {"id": "<row id>", "action": "<one of the 13 actions>", "text": "<generated text>" | null}
 
-Validation reports every problem it finds, each with its line and field, and checks
-that the file covers the evaluated split exactly: no unknown, missing or repeated id.
+``text`` is required (a non-empty string of at most :data:`MAX_TEXT` characters) for
+post, reply, quote and post_update, and null or absent for the other actions (a text
+there is ignored, with a warning). The file covers the evaluated split exactly: no
+unknown, missing or repeated id.
+
+The optional meta file (``--meta META.json``) describes the model; its keys are
+:data:`META_KEYS`. Validation reports every problem at once, each with its line and
+field, up to :data:`MAX_REPORTED`, with the count of the rest.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +24,18 @@ from typing import Sequence
 
 import orjson
 
-from blueprint.actions import ACTION_INDEX, ACTIONS
+from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
 from blueprint.errors import BadInputError
 
-MAX_REPORTED = 20
+MAX_REPORTED = 50
+MAX_TEXT = 3000
+MAX_BYTES = 200 * 1024 * 1024
+KEYS = ("id", "action", "text")
+META_KEYS: dict[str, tuple[type, ...]] = {
+    "model_name": (str,), "revision": (str,), "parameters": (int,), "trained_on": (str,),
+    "saw_train_split": (bool,), "contact": (str,), "link": (str,),
+}
+"""The keys a meta file may hold, with their JSON types."""
 
 
 @dataclass
@@ -39,20 +54,30 @@ class Problem:
 class Predictions:
     path: Path
     rows: list[dict]
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # errors
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def by_id(self) -> dict[str, dict]:
         return {r["id"]: r for r in self.rows}
 
 
-def read_predictions(path: str | os.PathLike[str]) -> Predictions:
-    """Parse a predictions file, collecting per-line problems instead of stopping at the first."""
+def _did_you_mean(value: str) -> str:
+    close = difflib.get_close_matches(value.lower().strip(), ACTIONS, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def read_predictions(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Predictions:
+    """Parse a predictions file, collecting every per-line problem instead of stopping at the first."""
     p = Path(path)
     if not p.is_file():
         raise BadInputError("no such predictions file", path=p)
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise BadInputError(f"the file has {size:,} bytes, over the {max_bytes:,}-byte cap (--max-bytes)", path=p)
     rows: list[dict] = []
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     with open(p, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -60,30 +85,49 @@ def read_predictions(path: str | os.PathLike[str]) -> Predictions:
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                problems.append(Problem(lineno, None, f"invalid JSON ({exc})"))
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as uexc:
+                    problems.append(Problem(lineno, None, f"invalid UTF-8 at byte {uexc.start}"))
+                else:
+                    problems.append(Problem(lineno, None, f"invalid JSON ({exc})"))
                 continue
             if not isinstance(obj, dict):
                 problems.append(Problem(lineno, None, f"expected a JSON object, got {type(obj).__name__}"))
                 continue
-            bad = False
-            if not isinstance(obj.get("id"), str):
-                problems.append(Problem(lineno, "id", "missing or not a string"))
-                bad = True
-            action = obj.get("action")
-            if action not in ACTION_INDEX:
-                problems.append(Problem(lineno, "action", f"{action!r} is not one of {list(ACTIONS)}"))
-                bad = True
+            n_before = len(problems)
+            for key in obj.keys() - KEYS:
+                problems.append(Problem(lineno, key, f"unknown key; a prediction has only {list(KEYS)}"))
+            pid, action = obj.get("id"), obj.get("action")
+            if "id" not in obj:
+                problems.append(Problem(lineno, "id", "missing"))
+            elif not isinstance(pid, str) or not pid:
+                problems.append(Problem(lineno, "id", f"must be a non-empty string, got {type(pid).__name__}"))
+            if "action" not in obj:
+                problems.append(Problem(lineno, "action", "missing"))
+            elif not isinstance(action, str):
+                problems.append(Problem(lineno, "action", f"must be a string, got {type(action).__name__}"))
+            elif action not in ACTION_INDEX:
+                problems.append(Problem(lineno, "action", f"{action[:40]!r} is not an action{_did_you_mean(action)}; "
+                                                          f"expected one of {list(ACTIONS)}"))
             text = obj.get("text")
             if text is not None and not isinstance(text, str):
                 problems.append(Problem(lineno, "text", f"must be a string or null, got {type(text).__name__}"))
-                bad = True
-            if not bad:
-                rows.append({"id": obj["id"], "action": action, "text": text, "_line": lineno})
-    return Predictions(p, rows, problems)
+            elif action in TEXT_ACTIONS:
+                if text is None or not text.strip():
+                    problems.append(Problem(lineno, "text", f"a {action} needs a non-empty text"))
+                elif len(text) > MAX_TEXT:
+                    problems.append(Problem(lineno, "text", f"{len(text):,} characters, over the {MAX_TEXT:,} allowed"))
+            elif text is not None and action in ACTION_INDEX:
+                warnings.append(Problem(lineno, "text", f"a {action} carries no text; the text is ignored"))
+                text = None
+            if len(problems) == n_before:
+                rows.append({"id": pid, "action": action, "text": text, "_line": lineno})
+    return Predictions(p, rows, problems, warnings)
 
 
 def validate(preds: Predictions, reference_ids: Sequence[str]) -> list[Problem]:
-    """Every problem with a predictions file against the ids of the evaluated split."""
+    """Every error of a predictions file against the ids of the evaluated split."""
     problems = list(preds.problems)
     expected = set(reference_ids)
     seen: dict[str, int] = {}
@@ -93,18 +137,44 @@ def validate(preds: Predictions, reference_ids: Sequence[str]) -> list[Problem]:
         else:
             seen[r["id"]] = r["_line"]
         if r["id"] not in expected:
-            problems.append(Problem(r["_line"], "id", f"{r['id']!r} is not a row of the evaluated split"))
+            problems.append(Problem(r["_line"], "id", f"{r['id'][:40]!r} is not a row of the evaluated split"))
     missing = expected.difference(seen)
     if missing:
+        covered = len(expected) - len(missing)
         sample = ", ".join(sorted(missing)[:3])
-        problems.append(Problem(None, "id", f"{len(missing)} rows of the evaluated split have no prediction "
-                                            f"(e.g. {sample})"))
+        problems.append(Problem(None, "id", f"{len(missing):,} rows of the evaluated split have no prediction "
+                                            f"(coverage {covered:,}/{len(expected):,} = {covered / len(expected):.1%}; "
+                                            f"e.g. {sample})"))
     return problems
+
+
+def summary(problems: Sequence[Problem]) -> str:
+    shown = "\n  ".join(str(p) for p in problems[:MAX_REPORTED])
+    more = f"\n  ... and {len(problems) - MAX_REPORTED:,} more" if len(problems) > MAX_REPORTED else ""
+    return f"{len(problems):,} problem(s):\n  {shown}{more}"
 
 
 def raise_if_invalid(preds: Predictions, problems: Sequence[Problem]) -> None:
     if problems:
-        shown = "; ".join(str(p) for p in problems[:MAX_REPORTED])
-        more = f" (and {len(problems) - MAX_REPORTED} more)" if len(problems) > MAX_REPORTED else ""
         first = problems[0]
-        raise BadInputError(f"{len(problems)} problem(s): {shown}{more}", path=preds.path, line=first.line)
+        raise BadInputError(summary(problems), path=preds.path, line=first.line)
+
+
+def read_meta(path: str | os.PathLike[str] | None) -> dict:
+    """A submission's meta file: an object of :data:`META_KEYS`; unknown keys and wrong types are refused."""
+    if path is None:
+        return {}
+    from blueprint._io import read_json
+
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise BadInputError("the meta file must hold a JSON object", path=path)
+    unknown = sorted(set(meta) - set(META_KEYS))
+    if unknown:
+        raise BadInputError(f"unknown meta keys {unknown}; known keys: {list(META_KEYS)}", path=path,
+                            field=unknown[0])
+    for key, value in meta.items():
+        types = META_KEYS[key]
+        if not isinstance(value, types) or (types == (int,) and isinstance(value, bool)):
+            raise BadInputError(f"must be {types[0].__name__}, got {type(value).__name__}", path=path, field=key)
+    return meta

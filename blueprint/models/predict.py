@@ -39,6 +39,7 @@ import orjson
 from blueprint._io import write_json, write_jsonl
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.errors import BadInputError
+from blueprint.leaderboard.submission import MAX_TEXT
 from blueprint.progress import progress_bar
 from blueprint.task import STYLES, Persona, load_personas, parse_output, to_messages
 
@@ -417,9 +418,11 @@ def default_fallback(dataset_dir, config: str, action: str | None = None) -> Fal
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise BadInputError(f"{action!r} is not an action.{hint}", field="fallback")
     m = MajorityBaseline().fit(read_split(dataset_dir, config, "train", columns=["action", "target_text"]))
-    if action is None:
-        return Fallback(m.action, m.text if m.action in TEXT_ACTIONS else None, "train majority")
-    return Fallback(action, m.text if action in TEXT_ACTIONS else None, "given")
+    chosen, source = (m.action, "train majority") if action is None else (action, "given")
+    if chosen in TEXT_ACTIONS and not m.text:
+        raise BadInputError(f"the fallback {chosen!r} needs a text and the train split has none; choose a fallback "
+                            "without text (--fallback like)", field="fallback")
+    return Fallback(chosen, m.text if chosen in TEXT_ACTIONS else None, source)
 
 
 def _read_raw(path: Path) -> dict[str, dict]:
@@ -533,11 +536,20 @@ def finalize(rows: list[dict], raw: Path, out: Path, fb: Fallback) -> dict:
             errors[f"call failed: {a['call_error']}"] += 1
         elif parsed.error:
             errors[parsed.error] += 1
-        if parsed.action is None:
+        text = parsed.text
+        if parsed.action in TEXT_ACTIONS and text is not None and len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT]
+            repairs["cut_long_text"] += 1
+        if parsed.action in TEXT_ACTIONS and (text is None or not text.strip()):
+            if not (a.get("call_error") or parsed.error):
+                errors[f"a {parsed.action} without its text"] += 1
+            preds.append({"id": r["id"], "action": fb.action, "text": fb.text})
+            fallbacks += 1
+        elif parsed.action is None:
             fallbacks += 1
             preds.append({"id": r["id"], "action": fb.action, "text": fb.text})
         else:
-            preds.append({"id": r["id"], "action": parsed.action, "text": parsed.text})
+            preds.append({"id": r["id"], "action": parsed.action, "text": text})
     write_jsonl(out, preds)
     n = len(rows)
     actions = Counter(p["action"] for p in preds)
