@@ -84,7 +84,6 @@ _OWN_HELP = {
     ("finetune", "save_steps"): "a checkpoint every N optimizer steps, to resume from (default: %(default)s)",
     ("finetune", "logging_steps"): "log the training loss every N steps (default: %(default)s)",
     ("finetune", "gradient_checkpointing"): "trade compute for memory on large models",
-    ("score", "out"): "the results file to write (JSON)",
     ("leaderboard", "results_dir"): "a folder of results files written by blueprint score",
     ("leaderboard", "out"): "the folder to write leaderboard.md and index.html to",
     ("audit", "dataset"): "the exported dataset directory",
@@ -271,12 +270,14 @@ Every problem is reported at once, with its line and field. Exit 2 on any error,
     v.add_argument("--max-bytes", type=int, default=200 * 1024 * 1024,
                    help="refuse a predictions file larger than this, before reading it (default: 200 MB)")
 
-    sc = sub.add_parser("score", help="score a predictions file into a results JSON")
-    sc.add_argument("predictions", type=Path)
-    sc.add_argument("--dataset", required=True, type=Path)
-    sc.add_argument("--config", required=True)
+    sc = sub.add_parser("score", help="score a predictions file into a results JSON (and a per-sample JSONL)")
+    sc.add_argument("predictions", type=Path, nargs="?")
+    sc.add_argument("--dataset", type=Path)
+    sc.add_argument("--config")
     sc.add_argument("--split", default="test")
-    sc.add_argument("--out", required=True, type=Path)
+    sc.add_argument("--out", type=Path, help="the results file to write (JSON); OUT.samples.jsonl goes beside it")
+    sc.add_argument("--meta", type=Path, default=None, help="the submission's meta file (JSON), kept in the results")
+    sc.add_argument("--schema", action="store_true", help="print the JSON Schema of a results file and exit")
     sc.add_argument("--name", default=None, help="model name on the leaderboard (default: the model blueprint "
                                                  "predict ran, else the file's stem)")
     sc.add_argument("--labels", type=Path, default=None,
@@ -452,8 +453,17 @@ def _cmd_validate(a: argparse.Namespace) -> None:
 
 
 def _cmd_score(a: argparse.Namespace) -> None:
-    from blueprint._io import write_json
-    from blueprint.leaderboard.score import score
+    from blueprint.leaderboard.score import results_schema, score, write_results
+
+    if a.schema:
+        import orjson
+
+        print(orjson.dumps(results_schema(), option=orjson.OPT_INDENT_2).decode())
+        return
+    missing = [f for f in ("predictions", "dataset", "config", "out") if getattr(a, f) is None]
+    if missing:
+        raise BadInputError(f"score needs {', '.join('--' + m if m != 'predictions' else 'PREDICTIONS' for m in missing)}"
+                            " (or --schema)")
 
     from blueprint.data import read_split
     from blueprint.metrics.suite import DEFAULT_RARE, ScoreConfig, rare_actions_from
@@ -469,18 +479,21 @@ def _cmd_score(a: argparse.Namespace) -> None:
                           progress=not a.quiet)
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
-    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name or _model_name(a.predictions),
-                labels=a.labels, score_config=cfg)
-    write_json(a.out, res)
+    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name or _model_name(a.predictions, a.meta),
+                labels=a.labels, score_config=cfg, meta=a.meta)
+    write_results(res, a.out)
     r = res["results"]
     print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, rare macro-F1 "
           f"{r['rare_macro_f1']:.4f}, cluster macro-F1 {r['cluster_macro_f1']:.4f}, action JS {r['action_js']:.4f}")
 
 
-def _model_name(predictions: Path) -> str:
-    """The leaderboard name when --name is not given: the model blueprint predict ran, else the file's stem."""
+def _model_name(predictions: Path, meta: Path | None = None) -> str | None:
+    """The leaderboard name when --name is not given: the meta file's, the model blueprint predict ran, else the
+    file's stem."""
     from blueprint.models.predict import report_path_for
 
+    if meta is not None:
+        return None  # score takes model_name from the meta file (or the stem when it has none)
     report = report_path_for(predictions)
     if report.is_file():
         import orjson

@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from blueprint._io import write_json
 from blueprint.baselines import run_baseline
 from blueprint.data import config_name
 from blueprint.leaderboard.render import render
-from blueprint.leaderboard.score import score
+from blueprint.leaderboard.score import score, write_results
 from blueprint.metrics.suite import ScoreConfig
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.export import read_manifest
@@ -70,7 +69,7 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
         result = score(preds, dataset, config, "test", model_name=name,
                        score_config=ScoreConfig(model=model, seed=seed))
         results = out / "results" / f"{name}.json"
-        write_json(results, result)
+        write_results(result, results)
         scores[name] = result["results"]
     log.info("[5/5] leaderboard of %d results -> %s", len(BASELINES), out / "leaderboard")
     board = render(out / "results", out / "leaderboard")

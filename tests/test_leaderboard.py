@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from blueprint.cli import main
+from blueprint.data import read_split
 from blueprint.leaderboard.render import collect, markdown
 from blueprint.leaderboard.score import LEADERBOARD
 from blueprint.metrics.registry import get_metric, higher_is_better, targets
@@ -85,3 +86,53 @@ def test_scoring_shows_a_progress_bar_for_each_phase(small_dataset, tiny_model, 
     for phase in ("embed", "text metrics", "bootstrap actions", "bootstrap texts", "bootstrap distributions",
                   "distinguishability"):
         assert phase in err, phase
+
+
+def test_results_schema_versions_fingerprints_samples_and_determinism(scored, small_dataset, tiny_model, tmp_path,
+                                                                      capsys):
+    import hashlib
+
+    import jsonschema
+
+    from blueprint.leaderboard.score import results_schema, samples_path_for
+
+    assert main(["score", "--schema"]) == 0
+    schema = orjson.loads(capsys.readouterr().out)
+    assert schema == orjson.loads(orjson.dumps(results_schema()))
+    out = scored / "results" / "cluster_majority.json"
+    res = orjson.loads(out.read_bytes())
+    jsonschema.validate(res, schema)
+    assert {"datasets", "transformers", "scikit-learn", "rouge-score", "bert-score"} <= set(res["versions"])
+    assert res["versions"]["embedding_model"]["fingerprint"]
+    manifest = orjson.loads((small_dataset / "blueprint_manifest.json").read_bytes())
+    assert res["config"]["dataset_fingerprint"] == manifest["build_fingerprint"]
+    preds = scored / "cluster_majority.jsonl"
+    assert res["submission"]["sha256"] == hashlib.sha256(preds.read_bytes()).hexdigest()
+    samples = [orjson.loads(x) for x in samples_path_for(out).read_bytes().splitlines()]
+    assert len(samples) == res["n-samples"]["evaluated"] and res["samples_file"] == samples_path_for(out).name
+    gold = dict(zip(*[read_split(small_dataset, CONFIG, "test", columns=[c])[c].to_pylist() for c in ("id", "action")]))
+    from blueprint.actions import ACTIONS
+
+    assert all(s["gold"] == ACTIONS[gold[s["id"]]] for s in samples)
+    assert sum("rougeL" in s for s in samples) == res["n-samples"]["text_rows"]
+    # the same input scored again: identical apart from the date
+    again = tmp_path / "again.json"
+    assert main(["-q", "score", str(preds), "--dataset", str(small_dataset), "--config", CONFIG, "--out", str(again),
+                 "--model", str(tiny_model), "--bootstrap", "60"]) == 0
+    a, b = orjson.loads(out.read_bytes()), orjson.loads(again.read_bytes())
+    for r in (a, b):
+        r.pop("date")
+        r.pop("samples_file")
+    assert a == b
+    assert samples_path_for(again).read_bytes() == samples_path_for(out).read_bytes()
+
+
+def test_meta_goes_into_the_results(scored, small_dataset, tiny_model, tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_bytes(orjson.dumps({"model_name": "my-model", "parameters": 1000, "saw_train_split": True}))
+    out = tmp_path / "r.json"
+    assert main(["-q", "score", str(scored / "random.jsonl"), "--dataset", str(small_dataset), "--config", CONFIG,
+                 "--out", str(out), "--model", str(tiny_model), "--bootstrap", "0", "--no-bertscore",
+                 "--meta", str(meta)]) == 0
+    res = orjson.loads(out.read_bytes())
+    assert res["model_name"] == "my-model" and res["submission"]["meta"]["parameters"] == 1000

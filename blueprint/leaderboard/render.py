@@ -8,7 +8,7 @@ from pathlib import Path
 
 from blueprint._io import atomic_open, read_json
 from blueprint.errors import BadInputError
-from blueprint.leaderboard.score import LEADERBOARD
+from blueprint.leaderboard.score import LEADERBOARD, results_schema
 from blueprint.metrics.registry import get_metric
 
 COLUMNS = ("model", "dataset config", "split", "n", *LEADERBOARD)
@@ -19,18 +19,16 @@ def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
     d = Path(results_dir)
     if not d.is_dir():
         raise BadInputError("no such results directory", path=d)
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
     rows = []
     for f in sorted(d.glob("*.json")):
         res = read_json(f)
-        if not isinstance(res, dict) or "results" not in res or "config" not in res:
-            raise BadInputError("not a BluePrint results file (no 'results' or 'config')", path=f)
-        bad = [k for k in ("model_name", "n-samples") if k not in res] + [
-            k for k in ("macro_f1", "accuracy") if not isinstance(res["results"].get(k), (int, float))]
-        if bad:
-            raise BadInputError(f"not a BluePrint results file (no {bad[0]!r})", path=f, field=bad[0])
-        if not isinstance(res["config"], dict) or not {"dataset_config", "split"} <= set(res["config"]):
-            raise BadInputError("not a BluePrint results file (config lacks dataset_config or split)", path=f,
-                                field="config")
+        error = next(iter(sorted(validator.iter_errors(res), key=lambda e: list(e.path))), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.path) or None
+            raise BadInputError(f"not a BluePrint results file: {error.message}", path=f, field=where)
         rows.append(res)
     if not rows:
         raise BadInputError("no results files (*.json) found", path=d)

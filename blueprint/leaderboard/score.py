@@ -14,7 +14,9 @@ import subprocess
 from pathlib import Path
 
 from blueprint import __version__
-from blueprint._io import iter_jsonl
+import orjson
+
+from blueprint._io import file_hash, iter_jsonl
 from blueprint.errors import BadInputError
 from blueprint.actions import ACTIONS
 from blueprint.data import read_split
@@ -88,11 +90,30 @@ def _git_hash() -> str | None:
         return None
 
 
+def _versions(model: str) -> dict:
+    """The versions of everything that changes a score, and the embedding model's id and weights hash."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from blueprint.simpact.embed import resolve_model
+
+    out = {"blueprint": __version__, "results": RESULTS_VERSION}
+    for pkg in ("datasets", "transformers", "scikit-learn", "rouge-score", "bert-score", "torch", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover - every one is a dependency
+            out[pkg] = None
+    resolved = resolve_model(model)
+    out["embedding_model"] = {"id": resolved.name, "fingerprint": resolved.fingerprint}
+    return out
+
+
 def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
           split: str = "test", *, model_name: str | None = None,
-          labels: str | os.PathLike[str] | None = None, score_config: ScoreConfig | None = None) -> dict:
-    """Validate, then score every metric with bootstrap intervals; return the results dict."""
+          labels: str | os.PathLike[str] | None = None, score_config: ScoreConfig | None = None,
+          meta: str | os.PathLike[str] | None = None) -> dict:
+    """Validate, then score every metric with intervals; return the results (the per-sample rows under ``samples``)."""
     cfg = score_config or ScoreConfig()
+    submission_meta = read_meta(meta)
     refs = references(dataset_dir, config, split, labels)
     preds = read_predictions(pred_path)
     raise_if_invalid(preds, validate(preds, refs["ids"]))
@@ -100,8 +121,12 @@ def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
     scored = score_all(refs["actions"], [by_id[i]["action"] for i in refs["ids"]], refs["texts"],
                        [by_id[i]["text"] for i in refs["ids"]], refs["clusters"], cfg)
     ids_digest = hashlib.sha256("\n".join(sorted(refs["ids"])).encode()).hexdigest()[:16]
+    manifest_path = Path(dataset_dir) / "blueprint_manifest.json"
+    fingerprint = orjson.loads(manifest_path.read_bytes()).get("build_fingerprint") if manifest_path.is_file() \
+        else None
+    samples = [{"id": i, **row} for i, row in zip(refs["ids"], scored["samples"])]
     return {
-        "model_name": model_name or Path(pred_path).stem,
+        "model_name": model_name or submission_meta.get("model_name") or Path(pred_path).stem,
         "results": scored["results"],
         "ci": scored["ci"],
         "no_interval": scored["no_interval"],
@@ -115,11 +140,68 @@ def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
         "similarity_matrix": scored["similarity_matrix"],
         "diagonality_matrices": scored["diagonality_matrices"],
         "diagonality_chance": scored["diagonality_chance"],
-        "versions": {"blueprint": __version__, "results": RESULTS_VERSION},
+        "versions": _versions(cfg.model),
         "n-samples": {"evaluated": len(refs["ids"]), "text_rows": scored["n"]["text_rows"]},
         "config": {"dataset": Path(dataset_dir).name, "dataset_config": config, "split": split,
-                   "split_ids_sha256": ids_digest, "predictions": Path(pred_path).name,
-                   "score": scored["score_config"]},
+                   "dataset_fingerprint": fingerprint, "split_ids_sha256": ids_digest,
+                   "predictions": Path(pred_path).name, "score": scored["score_config"]},
+        "submission": {"sha256": file_hash(pred_path, hashlib.sha256()), "meta": submission_meta},
         "git_hash": _git_hash(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "samples": samples,
+    }
+
+
+def samples_path_for(out: str | os.PathLike[str]) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + ".samples.jsonl")
+
+
+def write_results(result: dict, out: str | os.PathLike[str]) -> Path:
+    """Write the results JSON and, beside it, the per-sample JSONL; each atomically (a reader sees whole files).
+
+    The samples go first, so a results file never points at samples that are not there yet.
+    """
+    from blueprint._io import write_json, write_jsonl
+
+    body = dict(result)
+    samples = body.pop("samples", [])
+    samples_out = samples_path_for(out)
+    write_jsonl(samples_out, samples)
+    body["samples_file"] = samples_out.name
+    write_json(out, body)
+    return Path(out)
+
+
+def results_schema() -> dict:
+    """The JSON Schema of a results file; :mod:`blueprint.leaderboard.render` checks what it reads against it."""
+    number = {"type": ["number", "null"]}
+    interval = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "BluePrint results file",
+        "type": "object",
+        "required": ["model_name", "results", "ci", "higher_is_better", "versions", "n-samples", "config", "date"],
+        "properties": {
+            "model_name": {"type": "string", "minLength": 1},
+            "results": {"type": "object", "required": ["accuracy", "macro_f1"],
+                        "additionalProperties": number},
+            "ci": {"type": "object", "additionalProperties": interval},
+            "no_interval": {"type": "object", "additionalProperties": {"type": "string"}},
+            "higher_is_better": {"type": "object", "additionalProperties": {"type": ["boolean", "null"]}},
+            "targets": {"type": "object", "additionalProperties": {"type": "number"}},
+            "per_action": {"type": "object"},
+            "per_cluster": {"type": "object"},
+            "confusion_matrix": {"type": "object", "required": ["labels", "matrix"]},
+            "diagonality_matrices": {"type": "object"},
+            "versions": {"type": "object", "required": ["blueprint", "results"]},
+            "n-samples": {"type": "object", "required": ["evaluated"],
+                          "properties": {"evaluated": {"type": "integer", "minimum": 0}}},
+            "config": {"type": "object", "required": ["dataset_config", "split"],
+                       "properties": {"dataset_config": {"type": "string"}, "split": {"type": "string"}}},
+            "submission": {"type": "object", "properties": {"sha256": {"type": "string"},
+                                                            "meta": {"type": "object"}}},
+            "git_hash": {"type": ["string", "null"]},
+            "date": {"type": "string"},
+        },
     }

@@ -337,6 +337,7 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
                              max_rows=max_rows, progress=progress, desc="bootstrap texts")
     if return_embeddings:
         out["_embeddings"] = (rows, r_emb, g_emb, counts)
+        out["_pairs"] = (pairs, bert)  # per text row: ROUGE-1/2/L and BERTScore F1, for the per-sample file
     return out
 
 
@@ -450,10 +451,12 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
                             seed=cfg.seed, confidence=cfg.confidence, progress=cfg.progress)
     c = _clusters(clusters, n)
     ref_idx = to_indices(reference_actions, "reference_actions")
+    pred_idx = to_indices(predicted_actions, "predicted_actions")
     has_text = np.array([ACTIONS[a] in TEXT_ACTIONS for a in ref_idx]) & np.array(
         [isinstance(x, str) and bool(x) for x in reference_texts])
     texts = None
     emb = (None, None, None, None)
+    pair_scores = (None, None)
     if has_text.any():
         embedder = TextEmbedder(cfg.model, max_length=cfg.max_length, cache_dir=cfg.cache_dir)
         scorer = None
@@ -470,6 +473,7 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
                             seed=cfg.seed, confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
                             return_embeddings=True, progress=cfg.progress)
         emb = texts.pop("_embeddings")
+        pair_scores = texts.pop("_pairs")
     rows, r_emb, g_emb, counts = emb
     distribution = score_distribution(reference_actions, predicted_actions, c, reference_embeddings=r_emb,
                                       prediction_embeddings=g_emb, embedding_rows=rows, text_counts=counts,
@@ -488,7 +492,16 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
             per_cluster[cid].update({k: v for k, v in row.items() if k != "n"})
             per_cluster[cid].setdefault("n", row.get("n"))
     intervals, no_interval = split_ci(ci)
+    samples = [{"cluster": int(c[i]), "gold": ACTIONS[ref_idx[i]], "predicted": ACTIONS[pred_idx[i]]}
+               for i in range(n)]
+    if rows is not None:
+        pairs, bert = pair_scores
+        for j, i in enumerate(rows.tolist()):
+            samples[i].update({name: float(pairs[j, k]) for k, name in enumerate(tm.ROUGE_TYPES)})
+            if bert is not None:
+                samples[i]["bertscore_f1"] = float(bert[j])
     return {
+        "samples": samples,
         "results": results,
         "ci": intervals,
         "no_interval": no_interval,
