@@ -136,3 +136,50 @@ def test_meta_goes_into_the_results(scored, small_dataset, tiny_model, tmp_path)
                  "--meta", str(meta)]) == 0
     res = orjson.loads(out.read_bytes())
     assert res["model_name"] == "my-model" and res["submission"]["meta"]["parameters"] == 1000
+
+
+def test_eight_scores_at_once_into_one_folder(scored, small_dataset, tiny_model, tmp_path):
+    """Eight score processes write into one results folder while a reader keeps reading it: every file the
+    reader sees is whole, and the leaderboard lists all eight."""
+    import subprocess
+    import sys
+    import threading
+
+    results = tmp_path / "results"
+    results.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-m", "blueprint.cli", "-q", "score", str(scored / "random.jsonl"),
+                               "--dataset", str(small_dataset), "--config", CONFIG, "--out",
+                               str(results / f"run{i}.json"), "--name", f"run{i}", "--model", str(tiny_model),
+                               "--bootstrap", "5", "--no-bertscore"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for i in range(8)]
+    seen, broken = set(), []
+    done = threading.Event()
+
+    def read_loop():
+        while not done.is_set():
+            for f in results.iterdir():
+                if f.name.startswith("."):
+                    continue  # a temporary file, invisible to the leaderboard's *.json and *.jsonl globs
+                try:
+                    data = f.read_bytes()
+                    if f.suffix == ".json":
+                        orjson.loads(data)
+                    else:
+                        [orjson.loads(x) for x in data.splitlines()]
+                    seen.add(f.name)
+                except FileNotFoundError:
+                    pass
+                except orjson.JSONDecodeError:
+                    broken.append(f.name)
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    codes = [p.wait(timeout=600) for p in procs]
+    done.set()
+    reader.join()
+    assert codes == [0] * 8, [p.stderr.read() for p in procs]
+    assert not broken
+    assert {f"run{i}.json" for i in range(8)} <= {f.name for f in results.iterdir()}
+    assert main(["-q", "leaderboard", str(results), "--out", str(tmp_path / "site")]) == 0
+    board = orjson.loads((tmp_path / "site" / "leaderboard.json").read_bytes())
+    assert sorted(r["model_name"] for r in board) == [f"run{i}" for i in range(8)]

@@ -75,10 +75,10 @@ def check(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
 
     Needs only the ids of the split, so it works on a dataset with hidden labels."""
     read_meta(meta)
-    ids = read_split(dataset_dir, config, split, columns=["id"])["id"].to_pylist()
+    ids = set(read_split(dataset_dir, config, split, columns=["id"])["id"].to_pylist())
     preds = read_predictions(pred_path, max_bytes=max_bytes)
     raise_if_invalid(preds, validate(preds, ids))
-    return len(preds.rows), preds.warnings
+    return len(preds.parsed), preds.warnings
 
 
 def _git_hash() -> str | None:

@@ -20,8 +20,9 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Sequence, Union
 
+import msgspec
 import orjson
 
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
@@ -52,14 +53,62 @@ class Problem:
 
 @dataclass
 class Predictions:
+    """A read predictions file: its valid rows, and the problems (errors) and warnings of the others."""
+
     path: Path
-    rows: list[dict]
+    parsed: list  # dicts from the line-by-line path, or msgspec structs from the fast path
     problems: list[Problem] = field(default_factory=list)  # errors
     warnings: list[Problem] = field(default_factory=list)
+    fast: bool = False
+
+    @property
+    def rows(self) -> list[dict]:
+        if self.fast:
+            return [{"id": r.id, "action": type(r).__struct_config__.tag, "text": r.text, "_line": n}
+                    for n, r in enumerate(self.parsed, start=1)]
+        return self.parsed
+
+    @property
+    def ids(self) -> set[str] | list[str]:
+        return {r.id for r in self.parsed} if self.fast else [r["id"] for r in self.parsed]
 
     @property
     def by_id(self) -> dict[str, dict]:
         return {r["id"]: r for r in self.rows}
+
+
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
+
+
+def _row_types() -> tuple[type, ...]:
+    """One struct per action, tagged by the ``action`` field: msgspec then checks in C that a text action has
+    its text and that no other action has one (the fast path of :func:`read_predictions`)."""
+    types = []
+    for action in ACTIONS:
+        if action in TEXT_ACTIONS:
+            fields = [("id", Annotated[str, msgspec.Meta(min_length=1)]), ("text", _Text)]
+        else:
+            fields = [("id", Annotated[str, msgspec.Meta(min_length=1)]), ("text", None, None)]
+        types.append(msgspec.defstruct(f"_Row_{action}", fields, tag_field="action", tag=action,
+                                       forbid_unknown_fields=True, gc=False))
+    return tuple(types)
+
+
+_ROWS = msgspec.json.Decoder(Union[_row_types()])  # type: ignore[misc]
+
+
+def _fast_rows(data: bytes) -> list | None:
+    """The rows of a file with no problem at all (not even a warning), decoded and checked in one call; None
+    otherwise: a file with anything to report goes through the line-by-line path, which names lines and fields."""
+    if not data or data.startswith(b"\n") or b"\n\n" in data or b"\r" in data:
+        return None  # blank lines would shift the line numbers; let the careful path count them
+    try:
+        parsed = _ROWS.decode_lines(data)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if any(not r.text.strip() for r in parsed if r.text is not None):
+        return None  # a blank text
+    return parsed
 
 
 def _did_you_mean(value: str) -> str:
@@ -75,61 +124,68 @@ def read_predictions(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES
     size = p.stat().st_size
     if size > max_bytes:
         raise BadInputError(f"the file has {size:,} bytes, over the {max_bytes:,}-byte cap (--max-bytes)", path=p)
+    data = p.read_bytes()
+    fast = _fast_rows(data)
+    if fast is not None:
+        return Predictions(p, fast, fast=True)
     rows: list[dict] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
-    with open(p, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
+    for lineno, raw in enumerate(data.splitlines(keepends=True), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as uexc:
-                    problems.append(Problem(lineno, None, f"invalid UTF-8 at byte {uexc.start}"))
-                else:
-                    problems.append(Problem(lineno, None, f"invalid JSON ({exc})"))
-                continue
-            if not isinstance(obj, dict):
-                problems.append(Problem(lineno, None, f"expected a JSON object, got {type(obj).__name__}"))
-                continue
-            n_before = len(problems)
-            for key in obj.keys() - KEYS:
-                problems.append(Problem(lineno, key, f"unknown key; a prediction has only {list(KEYS)}"))
-            pid, action = obj.get("id"), obj.get("action")
-            if "id" not in obj:
-                problems.append(Problem(lineno, "id", "missing"))
-            elif not isinstance(pid, str) or not pid:
-                problems.append(Problem(lineno, "id", f"must be a non-empty string, got {type(pid).__name__}"))
-            if "action" not in obj:
-                problems.append(Problem(lineno, "action", "missing"))
-            elif not isinstance(action, str):
-                problems.append(Problem(lineno, "action", f"must be a string, got {type(action).__name__}"))
-            elif action not in ACTION_INDEX:
-                problems.append(Problem(lineno, "action", f"{action[:40]!r} is not an action{_did_you_mean(action)}; "
-                                                          f"expected one of {list(ACTIONS)}"))
-            text = obj.get("text")
-            if text is not None and not isinstance(text, str):
-                problems.append(Problem(lineno, "text", f"must be a string or null, got {type(text).__name__}"))
-            elif action in TEXT_ACTIONS:
-                if text is None or not text.strip():
-                    problems.append(Problem(lineno, "text", f"a {action} needs a non-empty text"))
-                elif len(text) > MAX_TEXT:
-                    problems.append(Problem(lineno, "text", f"{len(text):,} characters, over the {MAX_TEXT:,} allowed"))
-            elif text is not None and action in ACTION_INDEX:
-                warnings.append(Problem(lineno, "text", f"a {action} carries no text; the text is ignored"))
-                text = None
-            if len(problems) == n_before:
-                rows.append({"id": pid, "action": action, "text": text, "_line": lineno})
+                raw.decode("utf-8")
+            except UnicodeDecodeError as uexc:
+                problems.append(Problem(lineno, None, f"invalid UTF-8 at byte {uexc.start}"))
+            else:
+                problems.append(Problem(lineno, None, f"invalid JSON ({exc})"))
+            continue
+        if not isinstance(obj, dict):
+            problems.append(Problem(lineno, None, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        n_before = len(problems)
+        for key in obj.keys() - KEYS:
+            problems.append(Problem(lineno, key, f"unknown key; a prediction has only {list(KEYS)}"))
+        pid, action = obj.get("id"), obj.get("action")
+        if "id" not in obj:
+            problems.append(Problem(lineno, "id", "missing"))
+        elif not isinstance(pid, str) or not pid:
+            problems.append(Problem(lineno, "id", f"must be a non-empty string, got {type(pid).__name__}"))
+        if "action" not in obj:
+            problems.append(Problem(lineno, "action", "missing"))
+        elif not isinstance(action, str):
+            problems.append(Problem(lineno, "action", f"must be a string, got {type(action).__name__}"))
+        elif action not in ACTION_INDEX:
+            problems.append(Problem(lineno, "action", f"{action[:40]!r} is not an action{_did_you_mean(action)}; "
+                                                      f"expected one of {list(ACTIONS)}"))
+        text = obj.get("text")
+        if text is not None and not isinstance(text, str):
+            problems.append(Problem(lineno, "text", f"must be a string or null, got {type(text).__name__}"))
+        elif action in TEXT_ACTIONS:
+            if text is None or not text.strip():
+                problems.append(Problem(lineno, "text", f"a {action} needs a non-empty text"))
+            elif len(text) > MAX_TEXT:
+                problems.append(Problem(lineno, "text", f"{len(text):,} characters, over the {MAX_TEXT:,} allowed"))
+        elif text is not None and action in ACTION_INDEX:
+            warnings.append(Problem(lineno, "text", f"a {action} carries no text; the text is ignored"))
+            text = None
+        if len(problems) == n_before:
+            rows.append({"id": pid, "action": action, "text": text, "_line": lineno})
     return Predictions(p, rows, problems, warnings)
 
 
-def validate(preds: Predictions, reference_ids: Sequence[str]) -> list[Problem]:
-    """Every error of a predictions file against the ids of the evaluated split."""
+def validate(preds: Predictions, reference_ids: Sequence[str] | set[str]) -> list[Problem]:
+    """Every error of a predictions file against the ids of the evaluated split (a set is used as it is)."""
+    expected = reference_ids if isinstance(reference_ids, (set, frozenset)) else set(reference_ids)
+    ids = preds.ids
+    got = ids if isinstance(ids, set) else set(ids)
+    if not preds.problems and len(got) == len(preds.parsed) and got == expected:
+        return []  # the common case, checked with set operations alone
     problems = list(preds.problems)
-    expected = set(reference_ids)
     seen: dict[str, int] = {}
     for r in preds.rows:
         if r["id"] in seen:
