@@ -436,8 +436,9 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
     s = finetune(a.model, a.dataset, a.config, a.out, cfg, resume=not a.no_resume, progress=not a.quiet)
     first = s["train_loss"][0]["loss"] if s["train_loss"] else float("nan")
     last = s["train_loss"][-1]["loss"] if s["train_loss"] else float("nan")
+    val = s["final_eval_loss"]
     print(f"{a.out}: {s['steps']} steps on {s['train_rows']} rows in {s['seconds']:.0f} s; training loss "
-          f"{first:.4f} -> {last:.4f}; validation loss {s['final_eval_loss']:.4f}")
+          f"{first:.4f} -> {last:.4f}; validation loss " + ("none (empty split)" if val is None else f"{val:.4f}"))
 
 
 def _cmd_validate(a: argparse.Namespace) -> None:

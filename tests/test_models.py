@@ -290,3 +290,20 @@ def test_bad_predict_input_exits_2(small_dataset, tmp_path):
                         "--api-key-env", "BLUEPRINT_UNSET_VAR"]) == 2
     assert main(base + ["--model", str(tmp_path / "missing-model")]) == 2
     assert main(base + ["--model", "m", "--reparse"]) == 2  # no raw answers yet
+
+
+def test_finetune_with_an_empty_validation_split(tiny_lm, small_dataset, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    ds = tmp_path / "ds"
+    shutil.copytree(small_dataset, ds)
+    for f in (ds / "data" / CONFIG).glob("validation-*.parquet"):
+        t = pq.read_table(f)
+        pq.write_table(t.slice(0, 0), f)
+    rc = main(["-q", "finetune", "--model", str(tiny_lm), "--dataset", str(ds), "--config", CONFIG, "--out",
+               str(tmp_path / "a"), "--max-steps", "2", "--limit", "8", "--batch-size", "4", "--grad-accum", "1"])
+    assert rc == 0
+    s = orjson.loads((tmp_path / "a" / "blueprint_finetune.json").read_bytes())
+    assert s["validation_rows"] == 0 and s["final_eval_loss"] is None and s["steps"] == 2

@@ -163,6 +163,8 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     personas = load_personas(dataset_dir, parse_config_name(config)[0]) if cfg.persona else None
     train = chat_dataset(_table_dataset(dataset_dir, config, "train", cfg.limit, cfg.seed), personas=personas,
                          style=cfg.style, prompt_completion=True, remove_columns=True)
+    if not len(train):
+        raise BadInputError(f"the train split of {config} is empty", path=dataset_dir, field="config")
     evaluation = chat_dataset(_table_dataset(dataset_dir, config, "validation", cfg.eval_limit, cfg.seed),
                               personas=personas, style=cfg.style, prompt_completion=True, remove_columns=True)
 
@@ -175,7 +177,7 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         warmup_steps=warmup, lr_scheduler_type="linear", logging_steps=cfg.logging_steps, logging_first_step=True,
-        eval_strategy="epoch", save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
+        eval_strategy="epoch" if len(evaluation) else "no", save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda, disable_tqdm=not progress,
         dataloader_num_workers=0, **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
@@ -188,8 +190,8 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
                                  lora_dropout=cfg.lora_dropout, target_modules=_target_modules(net, cfg.target_modules),
                                  bias="none")
     trainer_cls = _focal_trainer(cfg.gamma) if cfg.loss == "focal" else SFTTrainer
-    trainer = trainer_cls(model=net, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tok,
-                          peft_config=peft_config)
+    trainer = trainer_cls(model=net, args=args, train_dataset=train, eval_dataset=evaluation if len(evaluation) else None,
+                          processing_class=tok, peft_config=peft_config)
     if not progress:  # no per-step log dicts on stdout either
         from transformers.trainer_callback import PrinterCallback
 
@@ -202,7 +204,10 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     trainer.train(resume_from_checkpoint=last)
     history = list(trainer.state.log_history)
     evals = [h for h in history if "eval_loss" in h]
-    if evals and evals[-1]["step"] == trainer.state.global_step:
+    if not len(evaluation):
+        final_eval = {}  # an empty validation split: no validation loss to report
+        log.warning("finetune: the validation split is empty; no validation loss")
+    elif evals and evals[-1]["step"] == trainer.state.global_step:
         final_eval = evals[-1]  # the last epoch ended with the run
     else:
         final_eval = trainer.evaluate()
