@@ -54,22 +54,12 @@ def context_text(thread: Sequence[Mapping]) -> str:
     return (turns[-1].text or "") if turns else ""
 
 
-class ContextEmbedder:
-    """Embeddings of context texts with the project's encoder and on-disk cache (nothing is embedded twice)."""
-
-    def __init__(self, model: str = "default", cache_dir: str | None = "default", batch_size: int = 64) -> None:
-        from blueprint.simpact.embed import EmbeddingCache, Encoder, default_cache_dir
-
-        self.encoder = Encoder(model, batch_size=batch_size)
-        root = default_cache_dir() if cache_dir == "default" else cache_dir
-        self.cache = EmbeddingCache(root, self.encoder.fingerprint) if root else None
-
-    def __call__(self, threads: Sequence[Sequence[Mapping]]) -> np.ndarray:
-        from blueprint.simpact.embed import embed_texts
-
-        vecs, _ = embed_texts([context_text(t) for t in threads], self.encoder, self.cache)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return vecs / np.maximum(norms, 1e-12)
+def context_vectors(threads: Sequence[Sequence[Mapping]], embedder) -> np.ndarray:
+    """Unit vectors of the threads' :func:`context_text`, through a :class:`blueprint.simpact.embed.TextEmbedder`
+    (its on-disk cache: nothing is embedded twice)."""
+    vecs = embedder([context_text(t) for t in threads])
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs / np.maximum(norms, 1e-12)
 
 
 def nearest(queries: np.ndarray, keys: np.ndarray, block: int = 4096) -> np.ndarray:

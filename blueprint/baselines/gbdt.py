@@ -19,6 +19,7 @@ train thread of the same cluster with that action (by context embedding).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 
 import numpy as np
@@ -26,10 +27,13 @@ import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.baselines import register
-from blueprint.baselines._common import ContextEmbedder, TextPool
+from blueprint.baselines._common import TextPool, context_vectors
 from blueprint.baselines.retrieval import NeighbourIndex
 from blueprint.errors import BadInputError
+from blueprint.simpact.embed import TextEmbedder
 from blueprint.task import context
+
+log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "lightgbm", "sklearn")
 _TAG = re.compile(r"<[A-Z_]+>")
@@ -72,10 +76,11 @@ class GBDTBaseline:
                                 field="engine")
         self.engine = ("lightgbm" if importlib.util.find_spec("lightgbm") else "sklearn") if engine == "auto" \
             else engine
+        log.info("gbdt: %s classifier%s", self.engine, " (auto)" if engine == "auto" else "")
         self.seed = seed
         self.embedding_dims = embedding_dims
         self.max_iter = max_iter
-        self.embed = ContextEmbedder(model, cache_dir)
+        self.embedder = TextEmbedder(model, cache_dir=cache_dir)
         self.pca = None
         self.clf = None
         self.index: NeighbourIndex | None = None
@@ -104,7 +109,7 @@ class GBDTBaseline:
         threads = train["thread"].to_pylist()
         clusters = np.asarray(train["cluster_id"].to_pylist(), dtype=np.int64)
         y = np.asarray(train["action"].to_pylist(), dtype=np.int64)
-        vectors = self.embed(threads)
+        vectors = context_vectors(threads, self.embedder)
         dims = max(1, min(self.embedding_dims, vectors.shape[1], len(threads)))
         self.pca = PCA(n_components=dims, random_state=self.seed).fit(vectors)
         x = self._features(threads, clusters, vectors)
@@ -124,7 +129,7 @@ class GBDTBaseline:
             raise RuntimeError("fit the baseline first")
         threads = rows["thread"].to_pylist()
         clusters = np.asarray(rows["cluster_id"].to_pylist(), dtype=np.int64)
-        vectors = self.embed(threads)
+        vectors = context_vectors(threads, self.embedder)
         pred = np.asarray(self.clf.predict(self._features(threads, clusters, vectors)), dtype=np.int64)
         texts: list[str | None] = [None] * len(pred)
         rng = np.random.default_rng(self.seed)

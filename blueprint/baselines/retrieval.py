@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.baselines import register
-from blueprint.baselines._common import ContextEmbedder, nearest
+from blueprint.baselines._common import context_vectors, nearest
+from blueprint.simpact.embed import TextEmbedder
 
 
 class NeighbourIndex:
@@ -58,14 +59,15 @@ class RetrievalBaseline:
 
     def __init__(self, seed: int = 0, model: str = "default", cache_dir: str | None = "default") -> None:
         self.seed = seed
-        self.embed = ContextEmbedder(model, cache_dir)
+        self.embedder = TextEmbedder(model, cache_dir=cache_dir)
         self.index: NeighbourIndex | None = None
         self.actions: list[str] = []
         self.texts: list[str | None] = []
 
     def fit(self, train: pa.Table) -> "RetrievalBaseline":
         threads = train["thread"].to_pylist()
-        self.index = NeighbourIndex(np.asarray(train["cluster_id"].to_pylist(), dtype=np.int64), self.embed(threads),
+        self.index = NeighbourIndex(np.asarray(train["cluster_id"].to_pylist(), dtype=np.int64),
+                                    context_vectors(threads, self.embedder),
                                     np.array([len(t) > 1 for t in threads]))
         self.actions = [ACTIONS[a] for a in train["action"].to_pylist()]
         self.texts = train["target_text"].to_pylist()
@@ -77,7 +79,8 @@ class RetrievalBaseline:
         threads = rows["thread"].to_pylist()
         # a neighbour whose action carries text but whose text is missing has nothing to copy
         usable = np.array([a not in TEXT_ACTIONS or bool(t) for a, t in zip(self.actions, self.texts)])
-        match = self.index.lookup(np.asarray(rows["cluster_id"].to_pylist(), dtype=np.int64), self.embed(threads),
+        match = self.index.lookup(np.asarray(rows["cluster_id"].to_pylist(), dtype=np.int64),
+                                  context_vectors(threads, self.embedder),
                                   np.array([len(t) > 1 for t in threads]), np.random.default_rng(self.seed), usable)
         out = []
         for i, j in zip(rows["id"].to_pylist(), match.tolist()):

@@ -28,6 +28,7 @@ from blueprint.metrics import distribution as dist
 from blueprint.metrics import text as tm
 from blueprint.metrics.action import N_ACTIONS, _confusion, _macro, _prf, to_indices
 from blueprint.metrics.registry import higher_is_better, targets
+from blueprint.simpact.embed import TextEmbedder  # noqa: F401  (part of this module's interface)
 
 DEFAULT_RARE: tuple[str, ...] = ("post_update", "post_delete", "unlike", "unrepost", "unfollow", "block", "unblock")
 """The rare actions by default: each is under 2% of actions in the paper's data and in the synthetic corpus."""
@@ -228,26 +229,6 @@ def score_actions(references, predictions, clusters: Sequence[int] | None = None
 # --- texts ---------------------------------------------------------------------------------------------------
 
 
-class TextEmbedder:
-    """Sentence vectors through the build's encoder and its on-disk cache (references are embedded once)."""
-
-    def __init__(self, model: str = "default", *, max_length: int = 128, cache_dir: str | None = "default") -> None:
-        from blueprint.simpact.embed import EmbeddingCache, Encoder, default_cache_dir
-
-        self.encoder = Encoder(model, max_length=max_length)
-        self.cache = None if cache_dir is None else EmbeddingCache(
-            default_cache_dir() if cache_dir == "default" else cache_dir, self.encoder.fingerprint)
-        self.counts: dict[str, int] = defaultdict(int)
-
-    def __call__(self, texts: Sequence[str], *, cache: bool = True, progress: bool = False) -> np.ndarray:
-        from blueprint.simpact.embed import embed_texts
-
-        vectors, counts = embed_texts(list(texts), self.encoder, self.cache if cache else None, progress=progress)
-        for k, v in counts.items():
-            self.counts[k] += v
-        return vectors
-
-
 def _text_set_numbers(r_emb: np.ndarray, g_emb: np.ndarray, rows: np.ndarray) -> dict[str, float]:
     """Set metrics on the given rows (indices into both embedding arrays, repeats allowed).
 
@@ -376,8 +357,9 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
     data = diag.PersonaOutputs(t, p, c, text_pos if text_counts is not None else None,
                                reference_embeddings, prediction_embeddings, text_counts)
     mats = diag.matrices(data)
+    js_matrix = dist.action_similarity_matrix(t, p, c)[0]
     population = {"action_js": dist.action_js(t, p), **diag.summarize(mats),
-                  "action_js_diagonality": dist.diagonality(dist.action_similarity_matrix(t, p, c)[0])}
+                  "action_js_diagonality": dist.diagonality(js_matrix)}
     per_cluster = {int(k): {"action_js": dist.action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
     correct = None
     per_correct: dict[int, np.ndarray] = {}
@@ -403,8 +385,7 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
         out[f"cluster_{k}"] = population[k]
     out["diagonality_chance"] = 1.0 / len(ids)
     out["diagonality_matrices"] = diag.to_json(mats)
-    out["similarity_matrix"] = {"clusters": [int(k) for k in ids],
-                                "matrix": dist.action_similarity_matrix(t, p, c)[0].tolist()}
+    out["similarity_matrix"] = {"clusters": [int(k) for k in ids], "matrix": js_matrix.tolist()}
 
     def stat(idx: np.ndarray) -> dict[str, float]:
         tt, pp, cc = t[idx], p[idx], c[idx]

@@ -346,6 +346,26 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | 
                  "encoded": int(len(todo))}
 
 
+class TextEmbedder:
+    """An encoder with its on-disk cache: vectors for any texts, each distinct text encoded once ever.
+
+    Scoring (reference and generated texts) and the neighbour baselines (thread contexts)
+    embed through it; ``counts`` adds up what came from the cache and what was encoded.
+    """
+
+    def __init__(self, model: str = "default", *, max_length: int = 128, cache_dir: str | None = "default") -> None:
+        self.encoder = Encoder(model, max_length=max_length)
+        self.cache = None if cache_dir is None else EmbeddingCache(
+            default_cache_dir() if cache_dir == "default" else cache_dir, self.encoder.fingerprint)
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, texts: Sequence[str], *, cache: bool = True, progress: bool = False) -> np.ndarray:
+        vectors, counts = embed_texts(list(texts), self.encoder, self.cache if cache else None, progress=progress)
+        for k, v in counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+        return vectors
+
+
 def user_embeddings(dids: Sequence[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Mean vector per user, users in sorted order. ``dids[i]`` wrote the text behind ``vectors[i]``.
 
