@@ -97,3 +97,14 @@ def test_validate_help_documents_the_format(capsys):
     out = capsys.readouterr().out
     assert '{"id": "<row id>", "action": "<one of the 13 actions>", "text": "<text>" or null}' in out
     assert "saw_train_split" in out and "--max-bytes" in out
+
+
+def test_the_fast_and_the_careful_path_read_the_same_rows(tmp_path, ids):
+    rows = [{"id": i, "action": "reply" if n % 3 else "like", "text": f"text {n}" if n % 3 else None}
+            for n, i in enumerate(ids)]
+    fast = read_predictions(_write(tmp_path / "a.jsonl", rows))
+    careful = read_predictions(_write(tmp_path / "b.jsonl", rows + [b""]))  # a blank line: the careful path
+    assert fast.fast and not careful.fast
+    strip = lambda p: [{k: v for k, v in r.items() if k != "_line"} for r in p.rows]  # noqa: E731
+    assert strip(fast) == strip(careful) == rows
+    assert not validate(fast, ids) and not validate(careful, set(ids))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Sequence, Union
 
@@ -61,16 +62,16 @@ class Predictions:
     warnings: list[Problem] = field(default_factory=list)
     fast: bool = False
 
-    @property
+    @cached_property
     def rows(self) -> list[dict]:
+        """The rows as dicts (``id``, ``action``, ``text``, ``_line``); made once, only when asked for."""
         if self.fast:
             return [{"id": r.id, "action": type(r).__struct_config__.tag, "text": r.text, "_line": n}
                     for n, r in enumerate(self.parsed, start=1)]
         return self.parsed
 
-    @property
-    def ids(self) -> set[str] | list[str]:
-        return {r.id for r in self.parsed} if self.fast else [r["id"] for r in self.parsed]
+    def id_set(self) -> set[str]:
+        return {r.id for r in self.parsed} if self.fast else {r["id"] for r in self.parsed}
 
     @property
     def by_id(self) -> dict[str, dict]:
@@ -181,8 +182,7 @@ def read_predictions(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES
 def validate(preds: Predictions, reference_ids: Sequence[str] | set[str]) -> list[Problem]:
     """Every error of a predictions file against the ids of the evaluated split (a set is used as it is)."""
     expected = reference_ids if isinstance(reference_ids, (set, frozenset)) else set(reference_ids)
-    ids = preds.ids
-    got = ids if isinstance(ids, set) else set(ids)
+    got = preds.id_set()
     if not preds.problems and len(got) == len(preds.parsed) and got == expected:
         return []  # the common case, checked with set operations alone
     problems = list(preds.problems)

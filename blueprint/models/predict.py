@@ -109,6 +109,7 @@ class TransformersEngine:
         self._device = device
         self._dtype = dtype
         self._loaded: tuple[Any, Any, Any] | None = None
+        self._alternating_said = False
 
     def describe(self) -> dict:
         return {"engine": self.name, "model": self.model_name, "style": self.style, "generation": asdict(self.gen)}
@@ -128,7 +129,11 @@ class TransformersEngine:
             raise BadInputError(f"{self.model_name} has no chat template; use --style plain", field="style")
         try:
             return tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        except Exception:  # noqa: BLE001 - jinja raises its own errors for templates with role rules
+        except Exception as first:  # noqa: BLE001 - jinja raises its own errors for templates with role rules
+            if not self._alternating_said:
+                self._alternating_said = True
+                log.warning("predict: the chat template of %s refused a prompt (%s); prompts whose roles do not "
+                            "alternate are sent with merged turns", self.model_name, first)
             try:
                 return tok.apply_chat_template(alternating(prompt), tokenize=False, add_generation_prompt=True)
             except Exception as exc:  # noqa: BLE001
