@@ -64,6 +64,28 @@ def ref_tfidf_jaccard(real_docs: list[str], gen_docs: list[str]) -> list[float]:
     return out
 
 
+def documented_tfidf(docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's TF-IDF weights of ``docs`` (one fit over all of them) and the term names."""
+    vec = TfidfVectorizer(min_df=2, max_df=0.95)
+    return vec.fit_transform(docs).toarray(), vec.get_feature_names_out()
+
+
+def documented_top(weights: np.ndarray, names: np.ndarray) -> set[str]:
+    """BluePrint's documented rule: the top 100 non-zero weights, ties broken alphabetically."""
+    order = np.lexsort((names, -weights))
+    return {names[i] for i in order[:100] if weights[i] > 0}
+
+
+def documented_jaccards(real_docs: list[str], gen_docs: list[str]) -> list[float]:
+    w, names = documented_tfidf(real_docs + gen_docs)
+    k = len(real_docs)
+    out = []
+    for c in range(k):
+        a, b = documented_top(w[c], names), documented_top(w[k + c], names)
+        out.append(len(a & b) / len(a | b))
+    return out
+
+
 def ref_f1(real: list[str], gen: list[str]) -> float:
     tp = sum(r == g for r, g in zip(real, gen))
     fp = fn = sum(r != g for r, g in zip(real, gen))
@@ -155,27 +177,12 @@ def test_tfidf_jaccard_small_vocabularies_ties_and_empty_sets_differ_as_document
     # the reference pads a short top-100 with zero-weight terms, which are shared, and scores higher
     assert all(r > o for r, o in zip(ref, ours))
     # ours is the reference's formula on non-zero weights only, ties broken alphabetically
-    vec = TfidfVectorizer(min_df=2, max_df=0.95).fit(real + gen)
-    names = vec.get_feature_names_out()
-
-    def top(doc):
-        w = vec.transform([doc]).toarray().ravel()
-        order = np.lexsort((names, -w))
-        return {names[i] for i in order[:100] if w[i] > 0}
-
-    want = [len(top(r) & top(g)) / len(top(r) | top(g)) for r, g in zip(real, gen)]
-    assert ours == pytest.approx(want, abs=1e-12)
+    assert ours == pytest.approx(documented_jaccards(real, gen), abs=1e-12)
     # ties at the 100th term: all weights equal in each document; ours takes the alphabetical first 100
     tied_vocab = np.array([f"w{i:03d}" for i in range(300)])
     real_t = [" ".join(tied_vocab[:200]), " ".join(tied_vocab[100:300])]
     gen_t = [" ".join(tied_vocab[50:250]), " ".join(tied_vocab[:150]) + " " + " ".join(tied_vocab[250:])]
-    vec = TfidfVectorizer(min_df=2, max_df=0.95).fit(real_t + gen_t)
-    names = vec.get_feature_names_out()
-    want = []
-    for r, g in zip(real_t, gen_t):
-        a, b = top(r), top(g)
-        want.append(len(a & b) / len(a | b))
-    assert _ours(real_t, gen_t)[1] == pytest.approx(want, abs=1e-12)
+    assert _ours(real_t, gen_t)[1] == pytest.approx(documented_jaccards(real_t, gen_t), abs=1e-12)
     # a cluster whose documents keep no term after the df limits: BluePrint compares two empty sets and says 1;
     # the reference pads both with the same zero-weight terms and says 1 as well (its "empty union -> 0" is
     # reached only with an empty vocabulary, where TfidfVectorizer raises instead)
@@ -261,17 +268,10 @@ def test_diagonality_matrix_entries_follow_their_definitions():
     # TF-IDF over all six (cluster, source) documents, the reference's way (here no zero-weight padding matters)
     real_docs = [" ".join(t for t, cc in zip(texts, clusters) if cc == c) for c in range(3)]
     gen_docs = [" ".join(t for t, cc in zip(gen_texts, clusters) if cc == c) for c in range(3)]
-    vec = TfidfVectorizer(min_df=2, max_df=0.95).fit(real_docs + gen_docs)
-    names = vec.get_feature_names_out()
-
-    def top(doc):
-        w = vec.transform([doc]).toarray().ravel()
-        order = np.lexsort((names, -w))
-        return {names[i] for i in order[:100] if w[i] > 0}
-
+    w, names = documented_tfidf(real_docs + gen_docs)
     for c in range(3):
         for m in range(3):
-            a, b = top(real_docs[c]), top(gen_docs[m])
+            a, b = documented_top(w[c], names), documented_top(w[3 + m], names)
             assert mats["tfidf_jaccard"][c, m] == pytest.approx(len(a & b) / len(a | b))
 
 
@@ -286,15 +286,8 @@ def test_pooled_tfidf_jaccard_uses_the_per_cluster_weights():
     pooled, per = tm.tfidf_jaccard(counts, groups, [g + len(texts) for g in groups])
     real_docs = [" ".join(texts[i] for i in g) for g in groups]
     gen_docs = [" ".join(gen[i] for i in g) for g in groups]
-    vec = TfidfVectorizer(min_df=2, max_df=0.95)
-    w = vec.fit_transform(real_docs + gen_docs).toarray()
-    names = vec.get_feature_names_out()
-
-    def top(row):
-        order = np.lexsort((names, -row))
-        return {names[i] for i in order[:100] if row[i] > 0}
-
-    a, b = top(w[:3].sum(0)), top(w[3:].sum(0))
+    w, names = documented_tfidf(real_docs + gen_docs)
+    a, b = documented_top(w[:3].sum(0), names), documented_top(w[3:].sum(0), names)
     assert pooled == pytest.approx(len(a & b) / len(a | b))
     # one cluster: the population level and the cluster level are the same number
     one, one_per = tm.tfidf_jaccard(counts, [np.arange(len(texts))], [np.arange(len(texts)) + len(texts)])
