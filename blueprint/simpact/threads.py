@@ -31,22 +31,22 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blueprint._io import atomic_open, atomic_path, write_json
-from blueprint.actions import ACTIONS, LIKE, REPOST
+from blueprint.actions import ACTIONS
 from blueprint.errors import BadInputError
-from blueprint.simpact.ingest import read_events
 
 log = logging.getLogger(__name__)
 
@@ -142,22 +142,6 @@ class ThreadConfig:
 
 
 @dataclass
-class _Post:
-    did: str
-    text: str | None
-    time_us: int
-    uri: str
-    parent: str | None
-    lang_ok: bool
-    on_topic: bool
-    deleted: bool = False
-
-    def copy(self) -> "_Post":
-        return _Post(self.did, self.text, self.time_us, self.uri, self.parent, self.lang_ok, self.on_topic,
-                     self.deleted)
-
-
-@dataclass
 class ThreadReport:
     """Where every event went, and what each filter kept."""
 
@@ -182,231 +166,386 @@ class ThreadReport:
         }
 
 
-class _Bad(str):
-    """A reason that quarantines the event instead of merely skipping it."""
+# --- the out-of-core build --------------------------------------------------------
+#
+# DuckDB (embedded, spilling to a database file in the stage's folder) does everything
+# that needs the whole corpus: the total event order, the id maps from URIs, DIDs and
+# record keys to integers, the scope counts, and the final join of each example's
+# context texts. Python replays the events in order over those integers only: its
+# state is a few bytes per post, record and user (``array``/``bytearray``), never an
+# event or a text. The replay's rules are those of the module docstring.
+
+_POST_TYPES = ("post", "reply", "quote")
+_A = {a: i for i, a in enumerate(ACTIONS)}
+_POST, _REPLY, _QUOTE = _A["post"], _A["reply"], _A["quote"]
+_UPDATE, _DELETE = _A["post_update"], _A["post_delete"]
+_CREATES = {_A[a] for a in ("like", "repost", "follow", "block")}
+_REACTIONS = {_A[a] for a in ("like", "unlike", "repost", "unrepost")}  # their subject is a post
+_QUOTE_FIELD = "$.commit.record.reply.parent.uri"
+_BAD = ("reply_self_reference", "reply_cycle")  # reasons that quarantine instead of skipping
+_ABSENT = -2  # a record key with no live record
+_BATCH = 65_536
 
 
-class _Builder:
-    def __init__(self, cfg: ThreadConfig, in_scope: set[str]) -> None:
-        self.cfg = cfg
-        self.in_scope = in_scope
-        self.topic = keyword_pattern(cfg.topics) if cfg.topics is not None else None
-        self.posts: dict[str, _Post] = {}
-        self.records: dict[tuple[str, str, str], str] = {}  # (did, collection, rkey) -> subject
-        self.latest_post: dict[str, str] = {}  # did -> uri of their latest live post
-        self.registered_post = False  # whether the last event added a post to the state
-
-    def lang_ok(self, langs: list[str] | None) -> bool:
-        return self.cfg.langs is None or (langs is not None and tuple(langs) == self.cfg.langs)
-
-    def on_topic(self, text: str | None) -> bool:
-        return self.topic is None or (bool(text) and self.topic.search(text) is not None)
-
-    def chain(self, post: _Post) -> list[_Post] | str:
-        """The reply chain ending at ``post``, oldest first, capped; or why there is none.
-
-        A post in another language ends the chain, as if it had not been collected:
-        the paper keeps English posts only, so context is English too.
-        """
-        out = [post]
-        seen = {post.uri}
-        parent = post.parent
-        while parent is not None:
-            if parent in seen:
-                return _Bad("reply_cycle")
-            node = self.posts.get(parent)
-            if node is None or len(out) >= self.cfg.max_depth:
-                break
-            seen.add(parent)
-            if node.lang_ok:
-                out.append(node)
-            else:
-                break
-            parent = node.parent
-        out.reverse()
-        return out
-
-    def thread_ok(self, posts: Sequence[_Post]) -> str | None:
-        """Why a thread fails the filters, or None: every text in a kept language, some text on topic."""
-        if not all(p.lang_ok for p in posts):
-            return "language"
-        if self.topic is not None and not any(p.on_topic for p in posts):
-            return "off_topic"
-        return None
-
-    def event(self, ev: dict) -> dict | str:
-        """Apply one event to the state; return its example row, or the reason it gives none."""
-        did, action, coll = ev["did"], ev["action"], ev["collection"]
-        uri = f"at://{did}/{coll}/{ev['rkey']}"
-        actor_in = did in self.in_scope
-        t = ev["time_us"]
-        self.registered_post = False
-
-        if action in ("post", "reply", "quote"):
-            if uri in self.posts:
-                return "duplicate_record"
-            parent = ev["reply_parent"]
-            if parent == uri:
-                return _Bad("reply_self_reference")
-            text = ev["text"]
-            post = _Post(did, text, t, uri, parent, self.lang_ok(ev["langs"]), self.on_topic(text))
-            chain = self.chain(post) if action == "reply" else [post]
-            if isinstance(chain, str):
-                return chain
-            self.posts[uri] = post
-            self.latest_post[did] = uri
-            self.registered_post = True
-            if not actor_in:
-                return "actor_out_of_scope"
-            if action == "reply" and len(chain) < 2:
-                if not post.lang_ok:
-                    return "language"
-                return "reply_parent_unseen" if parent not in self.posts else "language"
-            if action == "quote":
-                target = self.posts.get(ev["subject_uri"])
-                if target is None or target.deleted:
-                    return "target_unseen"
-                chain = [target, post]
-            why = self.thread_ok(chain)
-            return why or self.row(ev, uri, chain[:-1], post)
-
-        if action in ("post_update", "post_delete"):
-            original = self.posts.get(uri)
-            if original is None or original.deleted:
-                return f"{action}_unseen"
-            before = original.copy()
-            if action == "post_update":
-                original.text = ev["text"]
-                original.lang_ok = self.lang_ok(ev["langs"])
-                original.on_topic = self.on_topic(ev["text"])
-                actor = _Post(did, ev["text"], t, uri, None, original.lang_ok, original.on_topic)
-            else:
-                original.deleted = True
-                if self.latest_post.get(did) == uri:
-                    del self.latest_post[did]
-                actor = _Post(did, None, t, uri, None, True, False)
-            if not actor_in:
-                return "actor_out_of_scope"
-            why = self.thread_ok([before, actor])
-            return why or self.row(ev, f"{uri}#{action}@{t}", [before], actor)
-
-        # likes, reposts, follows, blocks and their deletes
-        key = (did, coll, ev["rkey"])
-        if action in ("like", "repost", "follow", "block"):
-            if key in self.records:
-                return "duplicate_record"
-            subject = ev["subject_uri"] if coll in (LIKE, REPOST) else ev["subject_did"]
-            self.records[key] = subject
-        else:
-            subject = self.records.pop(key, None)
-            if subject is None:
-                return f"{action}_unresolved"
-        if not actor_in:
-            return "actor_out_of_scope"
-        if coll in (LIKE, REPOST):
-            target = self.posts.get(subject)
-            if target is None or target.deleted:
-                return "target_unseen"
-        else:
-            latest = self.latest_post.get(subject)
-            target = self.posts.get(latest) if latest is not None else None
-            if target is None:
-                return "target_has_no_post"
-        why = self.thread_ok([target])
-        if why:
-            return why
-        actor = _Post(did, None, t, uri, None, True, False)
-        event_key = uri if action in ("like", "repost", "follow", "block") else f"{uri}#{action}@{t}"
-        return self.row(ev, event_key, [target], actor)
-
-    @staticmethod
-    def row(ev: dict, key: str, context: Sequence[_Post], actor: _Post) -> dict:
-        msgs = [{"did": p.did, "text": p.text, "time_us": p.time_us, "uri": p.uri} for p in context]
-        msgs.append({"did": actor.did, "text": actor.text, "time_us": ev["time_us"], "uri": actor.uri})
-        return {"key": key, "did": ev["did"], "action": ev["action"], "time_us": ev["time_us"],
-                "messages": msgs, "src": ev["src"], "line": ev["line"]}
+def _sql_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-_COLUMNS = ["src", "line", "did", "time_us", "collection", "operation", "rkey", "action", "text", "langs",
-            "reply_parent", "reply_root", "subject_uri", "subject_did"]
+def _connect(out_dir: Path, memory_limit: str | None, threads: int | None):
+    import duckdb
+
+    db = out_dir / "_threads.duckdb"
+    for p in (db, db.with_name(db.name + ".wal")):
+        p.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    con.execute(f"SET temp_directory = '{out_dir / '_threads.tmp'}'")
+    con.execute("SET preserve_insertion_order = true")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con, db
 
 
-def _events_in_order(table: pa.Table) -> Iterator[dict]:
-    """Events by time, then by input file and line: a total, stable order whatever the arrival order."""
-    order = pc.sort_indices(table, sort_keys=[("time_us", "ascending"), ("src", "ascending"),
-                                              ("line", "ascending")])
-    ordered = table.take(order)
-    for batch in ordered.to_batches(max_chunksize=65_536):
-        cols = [batch.column(name).to_pylist() for name in _COLUMNS]
-        for values in zip(*cols):
-            yield dict(zip(_COLUMNS, values))
+def _load(con, events_dir: Path, cfg: ThreadConfig) -> None:
+    """The events in their total order (``seq``), each with its URI and its language flag."""
+    parts = sorted((events_dir / "events").glob("part-*.parquet"))
+    if parts:
+        source = f"read_parquet({_sql_list([str(p) for p in parts])})"
+    else:
+        source = ("(SELECT NULL::VARCHAR src, NULL::BIGINT line, NULL::VARCHAR did, NULL::BIGINT time_us, "
+                  "NULL::VARCHAR collection, NULL::VARCHAR rkey, NULL::VARCHAR action, NULL::VARCHAR text, "
+                  "NULL::VARCHAR[] langs, NULL::VARCHAR reply_parent, NULL::VARCHAR subject_uri, "
+                  "NULL::VARCHAR subject_did WHERE false)")
+    lang = "true" if cfg.langs is None else f"coalesce(langs = {_sql_list(cfg.langs)}::VARCHAR[], false)"
+    con.execute(f"""
+        CREATE TABLE ev AS
+        SELECT (row_number() OVER (ORDER BY time_us, src, line) - 1)::BIGINT AS seq,
+               src, line, did, time_us, collection, rkey, action, text, reply_parent, subject_uri, subject_did,
+               'at://' || did || '/' || collection || '/' || rkey AS uri,
+               {lang} AS lang_ok,
+               coalesce(length(text) > 0, false) AS has_text
+        FROM {source}""")
 
 
-def _scope(table: pa.Table, cfg: ThreadConfig) -> tuple[set[str], dict]:
-    """Users with at least ``min_user_posts`` posts and replies that pass the language and topic filters."""
-    texts = table.filter(pc.is_in(table["action"], pa.array(["post", "reply"])))
-    n = texts.num_rows
-    lang_ok = np.ones(n, dtype=bool)
-    if cfg.langs is not None:
-        lang_ok = np.fromiter((lg is not None and tuple(lg) == cfg.langs for lg in texts["langs"].to_pylist()),
-                              bool, n)
-    topic_ok = np.ones(n, dtype=bool)
-    if cfg.topics is not None:
-        rx = keyword_pattern(cfg.topics)
-        topic_ok = np.fromiter((bool(t) and rx.search(t) is not None for t in texts["text"].to_pylist()), bool, n)
-    kept = lang_ok & topic_ok
-    dids = texts["did"].to_numpy(zero_copy_only=False)[kept]
-    users, counts = np.unique(dids, return_counts=True) if len(dids) else (np.array([]), np.array([]))
-    in_scope = {str(u) for u, c in zip(users, counts) if c >= cfg.min_user_posts}
+def _topics(con, cfg: ThreadConfig) -> None:
+    """``topic(seq)`` for every event with a text that matches the keywords (Python's regex, in batches)."""
+    con.execute("CREATE TABLE topic (seq BIGINT)")
+    if cfg.topics is None:
+        return
+    rx = keyword_pattern(cfg.topics)
+    reader = con.cursor().sql("SELECT seq, text FROM ev WHERE has_text").to_arrow_reader(_BATCH)
+    for batch in reader:
+        seqs = batch.column(0).to_numpy()
+        hit = np.fromiter((rx.search(t) is not None for t in batch.column(1).to_pylist()), bool, batch.num_rows)
+        if hit.any():
+            found = pa.table({"seq": pa.array(seqs[hit], pa.int64())})  # noqa: F841 (read by DuckDB)
+            con.execute("INSERT INTO topic SELECT seq FROM found")
+
+
+def _scope_sql(con, cfg: ThreadConfig) -> dict:
+    """The ``scope(did)`` table, and the filter counts of the report."""
+    topic = "true" if cfg.topics is None else "t.seq IS NOT NULL"
+    con.execute(f"""
+        CREATE TABLE kept AS
+        SELECT e.did, e.lang_ok, {topic} AS topic_ok
+        FROM ev e LEFT JOIN topic t ON t.seq = e.seq WHERE e.action IN ('post', 'reply')""")
+    n, lang_kept, kept = con.execute(
+        "SELECT count(*), count(*) FILTER (lang_ok), count(*) FILTER (lang_ok AND topic_ok) FROM kept").fetchone()
     if cfg.min_user_posts == 0:
-        in_scope |= set(table["did"].to_pylist())
-    seen = len(pc.unique(table["did"])) if table.num_rows else 0
-    filters = {
+        con.execute("CREATE TABLE scope AS SELECT DISTINCT did FROM ev")
+    else:
+        con.execute(f"""CREATE TABLE scope AS SELECT did FROM kept WHERE lang_ok AND topic_ok
+                        GROUP BY did HAVING count(*) >= {int(cfg.min_user_posts)}""")
+    seen = con.execute("SELECT count(DISTINCT did) FROM ev").fetchone()[0]
+    in_scope = con.execute("SELECT count(*) FROM scope").fetchone()[0]
+    return {
         "language": {"langs": list(cfg.langs) if cfg.langs else None, "posts_and_replies": n,
-                     "kept": int(lang_ok.sum())},
-        "topic": {"keywords": len(cfg.topics) if cfg.topics else None, "posts_and_replies": int(lang_ok.sum()),
-                  "kept": int(kept.sum())},
-        "scope": {"min_user_posts": cfg.min_user_posts, "users_seen": seen, "users_in_scope": len(in_scope)},
+                     "kept": lang_kept},
+        "topic": {"keywords": len(cfg.topics) if cfg.topics else None, "posts_and_replies": lang_kept,
+                  "kept": kept},
+        "scope": {"min_user_posts": cfg.min_user_posts, "users_seen": seen, "users_in_scope": in_scope},
     }
-    return in_scope, filters
+
+
+def _ids(con) -> tuple[int, int, int]:
+    """Integer ids for post URIs, posting users and record keys; returns how many of each."""
+    posts = "action IN ('post', 'reply', 'quote')"
+    con.execute(f"CREATE TABLE puri AS SELECT uri, (row_number() OVER () - 1)::BIGINT AS uid "
+                f"FROM (SELECT DISTINCT uri FROM ev WHERE {posts})")
+    con.execute(f"CREATE TABLE pdid AS SELECT did, (row_number() OVER () - 1)::BIGINT AS pid "
+                f"FROM (SELECT DISTINCT did FROM ev WHERE {posts})")
+    records = _sql_list(["like", "unlike", "repost", "unrepost", "follow", "unfollow", "block", "unblock"])
+    con.execute(f"CREATE TABLE rec AS SELECT did, collection, rkey, (row_number() OVER () - 1)::BIGINT AS rid "
+                f"FROM (SELECT DISTINCT did, collection, rkey FROM ev WHERE list_contains({records}, action))")
+    return tuple(con.execute(f"SELECT (SELECT count(*) FROM {t})" ).fetchone()[0] for t in ("puri", "pdid", "rec"))
+
+
+def _slim(con, cfg: ThreadConfig):
+    """The events in order as integers only: what the replay reads."""
+    codes = _sql_list(ACTIONS)
+    topic = "true" if cfg.topics is None else "t.seq IS NOT NULL"
+    return con.cursor().sql(f"""
+        SELECT e.seq, (list_position({codes}, e.action) - 1)::TINYINT AS a,
+               coalesce(u.uid, -1) AS uid, coalesce(pu.uid, -1) AS parent, coalesce(su.uid, -1) AS subj,
+               coalesce(d.pid, -1) AS actor, coalesce(sd.pid, -1) AS subj_did, coalesce(r.rid, -1) AS rid,
+               s.did IS NOT NULL AS in_scope, e.lang_ok, {topic} AS topic_ok, e.has_text,
+               e.reply_parent IS NOT NULL AND e.reply_parent = e.uri AS self_ref
+        FROM ev e
+        LEFT JOIN puri u ON u.uri = e.uri AND e.action IN ('post', 'reply', 'quote', 'post_update', 'post_delete')
+        LEFT JOIN puri pu ON pu.uri = e.reply_parent
+        LEFT JOIN puri su ON su.uri = e.subject_uri
+        LEFT JOIN pdid d ON d.did = e.did
+        LEFT JOIN pdid sd ON sd.did = e.subject_did
+        LEFT JOIN rec r ON r.did = e.did AND r.collection = e.collection AND r.rkey = e.rkey
+        LEFT JOIN scope s ON s.did = e.did
+        LEFT JOIN topic t ON t.seq = e.seq
+        ORDER BY e.seq""").to_arrow_reader(_BATCH)
+
+
+class _Replay:
+    """The events' rules over integer ids. Each call of ``run`` takes one batch of the slim stream.
+
+    Outputs are integers too: ``examples`` (seq, whether the key carries ``#action@time``),
+    ``context`` (example seq, position, the post's creating event, the event holding its
+    text then), ``texts`` (seqs of the posts that are their authors' own voice) and
+    ``quarantine`` (seq, reason).
+    """
+
+    def __init__(self, cfg: ThreadConfig, n_posts: int, n_users: int, n_records: int,
+                 report: ThreadReport) -> None:
+        self.depth = cfg.max_depth
+        self.reg = bytearray(n_posts)
+        self.lang = bytearray(n_posts)
+        self.topic = bytearray(n_posts)
+        self.deleted = bytearray(n_posts)
+        self.parent = array("q", [-1]) * n_posts
+        self.created = array("q", [0]) * n_posts
+        self.version = array("q", [0]) * n_posts
+        self.latest = array("q", [-1]) * n_users
+        self.records = array("q", [_ABSENT]) * n_records
+        self.report = report
+
+    def run(self, batch: pa.RecordBatch) -> dict[str, list]:
+        ex_seq, ex_suffix = [], []
+        ctx_ex, ctx_pos, ctx_created, ctx_version = [], [], [], []
+        texts, bad_seq, bad_reason = [], [], []
+        reg, lang, topic, deleted = self.reg, self.lang, self.topic, self.deleted
+        parent_of, created, version, latest, records = self.parent, self.created, self.version, self.latest, \
+            self.records
+        examples, skipped, quarantined = self.report.examples, self.report.skipped, self.report.quarantined
+        depth = self.depth
+        cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for seq, a, uid, parent, subj, actor, subj_did, rid, in_scope, ev_lang, ev_topic, has_text, self_ref \
+                in zip(*cols):
+            ctx: list[int] | None = None
+            suffix = False
+            why: str | None = None
+            if a == _POST or a == _REPLY or a == _QUOTE:
+                if reg[uid]:
+                    why = "duplicate_record"
+                elif self_ref:
+                    why = "reply_self_reference"
+                else:
+                    chain = [uid]
+                    if a == _REPLY:
+                        p = parent
+                        while p != -1:
+                            if p == uid or p in chain:
+                                why = "reply_cycle"
+                                break
+                            if not reg[p] or len(chain) >= depth:
+                                break
+                            if not lang[p]:
+                                break
+                            chain.append(p)
+                            p = parent_of[p]
+                    if why is None:
+                        reg[uid], parent_of[uid], lang[uid], topic[uid] = 1, parent, ev_lang, ev_topic
+                        created[uid] = version[uid] = seq
+                        latest[actor] = uid
+                        if in_scope and has_text and ev_lang and ev_topic:
+                            texts.append(seq)
+                        if not in_scope:
+                            why = "actor_out_of_scope"
+                        elif a == _REPLY and len(chain) < 2:
+                            why = "language" if not ev_lang or (parent != -1 and reg[parent]) \
+                                else "reply_parent_unseen"
+                        else:
+                            if a == _QUOTE:
+                                if subj == -1 or not reg[subj] or deleted[subj]:
+                                    why = "target_unseen"
+                                chain = [uid, subj]
+                            if why is None:
+                                ctx = chain[:0:-1]
+                                if not all(lang[p] for p in chain):
+                                    why = "language"
+                                elif not any(topic[p] for p in chain):
+                                    why = "off_topic"
+            elif a == _UPDATE or a == _DELETE:
+                if uid == -1 or not reg[uid] or deleted[uid]:
+                    why = "post_update_unseen" if a == _UPDATE else "post_delete_unseen"
+                else:
+                    before = (created[uid], version[uid])
+                    before_lang, before_topic = lang[uid], topic[uid]
+                    if a == _UPDATE:
+                        version[uid], lang[uid], topic[uid] = seq, ev_lang, ev_topic
+                        actor_lang, actor_topic = ev_lang, ev_topic
+                    else:
+                        deleted[uid] = 1
+                        if actor != -1 and latest[actor] == uid:
+                            latest[actor] = -1
+                        actor_lang, actor_topic = True, False
+                    if not in_scope:
+                        why = "actor_out_of_scope"
+                    elif not (before_lang and actor_lang):
+                        why = "language"
+                    elif not (before_topic or actor_topic):
+                        why = "off_topic"
+                    else:
+                        suffix = True
+                        ctx_ex.append(seq)
+                        ctx_pos.append(0)
+                        ctx_created.append(before[0])
+                        ctx_version.append(before[1])
+            else:  # likes, reposts, follows, blocks and their deletes
+                if a in _CREATES:
+                    if records[rid] != _ABSENT:
+                        why = "duplicate_record"
+                    else:
+                        subject = subj if a in _REACTIONS else subj_did
+                        records[rid] = subject
+                else:
+                    suffix = True
+                    subject = records[rid]
+                    records[rid] = _ABSENT
+                    if subject == _ABSENT:
+                        why = ACTIONS[a] + "_unresolved"
+                if why is None:
+                    if not in_scope:
+                        why = "actor_out_of_scope"
+                    else:
+                        if a in _REACTIONS:
+                            target = subject
+                            if target == -1 or not reg[target] or deleted[target]:
+                                why = "target_unseen"
+                        else:
+                            target = latest[subject] if subject != -1 else -1
+                            if target == -1:
+                                why = "target_has_no_post"
+                        if why is None:
+                            if not lang[target]:
+                                why = "language"
+                            elif not topic[target]:
+                                why = "off_topic"
+                            else:
+                                ctx = [target]
+            if why is None:
+                if ctx is not None:
+                    for pos, p in enumerate(ctx):
+                        ctx_ex.append(seq)
+                        ctx_pos.append(pos)
+                        ctx_created.append(created[p])
+                        ctx_version.append(version[p])
+                ex_seq.append(seq)
+                ex_suffix.append(suffix)
+                examples[ACTIONS[a]] += 1
+            elif why in _BAD:
+                quarantined[why] += 1
+                bad_seq.append(seq)
+                bad_reason.append(why)
+            else:
+                skipped[why] += 1
+        return {"ex": (ex_seq, ex_suffix), "ctx": (ctx_ex, ctx_pos, ctx_created, ctx_version),
+                "texts": texts, "bad": (bad_seq, bad_reason)}
+
+
+_OUT_TABLES = {
+    "ex": "CREATE TABLE ex (seq BIGINT, suffix BOOLEAN)",
+    "ctx": "CREATE TABLE ctx (ex BIGINT, pos INTEGER, created BIGINT, version BIGINT)",
+    "texts": "CREATE TABLE texts (seq BIGINT)",
+    "bad": "CREATE TABLE bad (seq BIGINT, reason VARCHAR)",
+}
+
+
+def _store(con, out: dict[str, list]) -> None:
+    for name, cols in out.items():
+        cols = (cols,) if name == "texts" else cols
+        if not cols[0]:
+            continue
+        names = {"ex": ["seq", "suffix"], "ctx": ["ex", "pos", "created", "version"], "texts": ["seq"],
+                 "bad": ["seq", "reason"]}[name]
+        batch = pa.table(dict(zip(names, cols)))  # noqa: F841 (read by DuckDB)
+        con.execute(f"INSERT INTO {name} SELECT * FROM batch")
+
+
+_THREADS_SQL = """
+    WITH c AS (
+        SELECT ctx.ex, list({'did': o.did, 'text': v.text, 'time_us': o.time_us, 'uri': o.uri} ORDER BY ctx.pos)
+               AS msgs
+        FROM ctx JOIN ev o ON o.seq = ctx.created JOIN ev v ON v.seq = ctx.version
+        GROUP BY ctx.ex)
+    SELECT CASE WHEN x.suffix THEN e.uri || '#' || e.action || '@' || CAST(e.time_us AS VARCHAR) ELSE e.uri END AS key,
+           e.did, e.action, e.time_us,
+           list_append(coalesce(c.msgs, []),
+                       {'did': e.did,
+                        'text': CASE WHEN e.action IN ('post', 'reply', 'quote', 'post_update') THEN e.text END,
+                        'time_us': e.time_us, 'uri': e.uri}) AS messages,
+           e.src, e.line
+    FROM ex x JOIN ev e ON e.seq = x.seq LEFT JOIN c ON c.ex = x.seq
+    ORDER BY x.seq"""
+
+
+def _write(reader, path: Path, schema: pa.Schema) -> None:
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+            for batch in reader:
+                w.write_table(pa.Table.from_batches([batch]).cast(schema))
 
 
 def build_threads(events_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                  config: ThreadConfig | None = None) -> ThreadReport:
+                  config: ThreadConfig | None = None, *, memory_limit: str | None = "1GB",
+                  threads: int | None = None, progress: bool = False) -> ThreadReport:
     """Rebuild threads from the ingest stage's events; write ``threads.parquet``,
-    ``user_texts.parquet``, ``quarantine.jsonl`` and ``report.json`` to ``out_dir``."""
+    ``user_texts.parquet``, ``quarantine.jsonl`` and ``report.json`` to ``out_dir``.
+
+    Memory is bounded: DuckDB works under ``memory_limit`` and spills to a database
+    file in ``out_dir`` (removed at the end); the replay holds a few bytes per post,
+    user and record key. The output does not depend on ``memory_limit`` or ``threads``.
+    """
+    from blueprint.progress import progress_bar
+
     cfg = config or ThreadConfig()
-    out_dir = Path(out_dir)
-    table = read_events(events_dir, columns=_COLUMNS)
-    in_scope, filters = _scope(table, cfg)
-    b = _Builder(cfg, in_scope)
-    report = ThreadReport(events=table.num_rows, filters=filters)
-    rows: list[dict] = []
-    texts: list[dict] = []
-    quarantine: list[dict] = []
-    for ev in _events_in_order(table):
-        out = b.event(ev)
-        if isinstance(out, dict):
-            rows.append(out)
-            report.examples[ev["action"]] += 1
-        elif isinstance(out, _Bad):
-            report.quarantined[str(out)] += 1
-            quarantine.append({"file": ev["src"], "line": ev["line"], "reason": str(out),
-                               "field": "$.commit.record.reply.parent.uri"})
-        else:
-            report.skipped[out] += 1
-        # the user's own voice, for the persona stage: every accepted post that passes the filters
-        if b.registered_post and ev["did"] in in_scope and ev["text"] and b.lang_ok(ev["langs"]) \
-                and b.on_topic(ev["text"]):
-            texts.append({"did": ev["did"], "action": ev["action"], "text": ev["text"]})
+    events_dir, out_dir = Path(events_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "threads.parquet") as tmp:
-        pq.write_table(pa.Table.from_pylist(rows, schema=THREAD_SCHEMA), tmp, compression="zstd")
-    with atomic_path(out_dir / "user_texts.parquet") as tmp:
-        pq.write_table(pa.Table.from_pylist(texts, schema=USER_TEXT_SCHEMA), tmp, compression="zstd")
+    con, db = _connect(out_dir, memory_limit, threads)
+    try:
+        _load(con, events_dir, cfg)
+        _topics(con, cfg)
+        filters = _scope_sql(con, cfg)
+        n_posts, n_users, n_records = _ids(con)
+        n_events = con.execute("SELECT count(*) FROM ev").fetchone()[0]
+        report = ThreadReport(events=n_events, filters=filters)
+        replay = _Replay(cfg, n_posts, n_users, n_records, report)
+        for ddl in _OUT_TABLES.values():
+            con.execute(ddl)
+        with progress_bar(total=n_events, desc="threads", unit="event", enabled=progress) as pbar:
+            for batch in _slim(con, cfg):
+                _store(con, replay.run(batch))
+                pbar.update(batch.num_rows)
+        _write(con.sql(_THREADS_SQL).to_arrow_reader(_BATCH), out_dir / "threads.parquet", THREAD_SCHEMA)
+        _write(con.sql("SELECT e.did, e.action, e.text FROM texts t JOIN ev e ON e.seq = t.seq ORDER BY t.seq")
+               .to_arrow_reader(_BATCH), out_dir / "user_texts.parquet", USER_TEXT_SCHEMA)
+        bad = con.execute("SELECT e.src, e.line, b.reason FROM bad b JOIN ev e ON e.seq = b.seq ORDER BY b.seq") \
+            .fetchall()
+    finally:
+        con.close()
+        for p in (db, db.with_name(db.name + ".wal")):
+            p.unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "_threads.tmp", ignore_errors=True)
     with atomic_open(out_dir / "quarantine.jsonl", "wb") as fh:
-        for q in quarantine:
-            fh.write(orjson.dumps(q) + b"\n")
+        for src, line, reason in bad:
+            fh.write(orjson.dumps({"file": src, "line": line, "reason": reason, "field": _QUOTE_FIELD}) + b"\n")
     config_doc = asdict(cfg)
     config_doc["topics"] = None if cfg.topics is None else {"keywords": len(cfg.topics)}
     write_json(out_dir / "report.json", {"config": config_doc, **report.to_dict()})
