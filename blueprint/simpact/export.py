@@ -9,9 +9,9 @@ Layout::
 Configs: ``{k}_clusters`` for every partition, and ``{k}_clusters_c{i}`` for each
 cluster of partitions with at most :data:`MAX_PER_CLUSTER_K` clusters.
 
-The privacy transforms happen here, on whole columns: texts are scrubbed once per
-distinct text, times become global ranks, and user ids become per-thread HMAC
-pseudonyms. Nothing raw reaches the directory: no DID, no absolute time.
+The privacy transforms (:mod:`blueprint.simpact.privacy`) run here, a batch at a
+time: texts are scrubbed, times become global ranks, and user ids become per-thread
+HMAC pseudonyms. Nothing raw reaches the directory: no DID, no absolute time.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +36,7 @@ from blueprint.actions import ACTIONS
 from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, features, split_of
 from blueprint.errors import BadInputError
 from blueprint.simpact.pii import Scrubber
-from blueprint.simpact.privacy import prepare_rows, with_cluster_ranks
+from blueprint.simpact.privacy import Take, cluster_ranks, prepare_rows, with_ranks
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +144,42 @@ class _ShardWriter:
 _WRITE_CHUNK = 20_000
 
 
-def _write_partition(full: pa.Table, out: Path, k: int, cid: np.ndarray, splits: np.ndarray, schema: pa.Schema,
-                     cfg: "ExportConfig", hold_out: bool, fingerprint: str) -> dict[str, dict[str, int]]:
+def _exact_chunks(path: Path, size: int) -> Iterator[pa.Table]:
+    """The rows of a Parquet file in tables of exactly ``size`` rows (the last may be shorter)."""
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+        pending.append(batch)
+        have += batch.num_rows
+        while have >= size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, size).combine_chunks()
+            rest = table.slice(size)
+            pending, have = rest.to_batches(), rest.num_rows
+    if have:
+        yield pa.Table.from_batches(pending).combine_chunks()
+
+
+def _partition_chunks(prepared: Path, k: int, cid: np.ndarray, schema: pa.Schema, cfg: "ExportConfig"
+                      ) -> Iterator[pa.Table]:
+    """The released rows of partition ``k``, a chunk at a time: ``cluster_id`` added, times ranked per cluster
+    when ``time_mode`` is ``cluster``."""
+    ranks = Take(cluster_ranks(prepared, cid)) if cfg.time_mode == "cluster" else None
+    pos = 0
+    for chunk in _exact_chunks(prepared, _WRITE_CHUNK):
+        if ranks is not None:
+            chunk = with_ranks(chunk, ranks(int(pc.sum(pc.list_value_length(chunk["thread"])).as_py() or 0)))
+        n = chunk.num_rows
+        yield chunk.append_column("cluster_id", pa.array(cid[pos : pos + n], pa.int64())).select(schema.names)
+        pos += n
+
+
+def _write_partition(chunks: Iterator[pa.Table], out: Path, k: int, cid: np.ndarray, splits: np.ndarray,
+                     schema: pa.Schema, cfg: "ExportConfig", hold_out: bool, fingerprint: str
+                     ) -> dict[str, dict[str, int]]:
     """Write ``{k}_clusters`` and, for small k, every ``{k}_clusters_c{i}``, in one pass over the rows.
 
-    Rows go out a chunk at a time, so memory holds one chunk's copies, not a copy per config.
+    Rows come a chunk at a time, so memory holds one chunk's copies, not a copy per config.
     """
     per_cluster = k <= cfg.per_cluster_max_k
     names = [config_name(k)] + ([config_name(k, c) for c in range(k)] if per_cluster else [])
@@ -160,10 +193,11 @@ def _write_partition(full: pa.Table, out: Path, k: int, cid: np.ndarray, splits:
     writers = {(name, split): _ShardWriter(out / "data" / name, split, counts[name][split], cfg.shard_rows, schema,
                                            fingerprint)
                for name in names for split in SPLITS}
-    for start in range(0, full.num_rows, _WRITE_CHUNK):
-        chunk = full.slice(start, _WRITE_CHUNK)
-        sp = splits[start : start + _WRITE_CHUNK]
-        cc = cid[start : start + _WRITE_CHUNK]
+    start = 0
+    for chunk in chunks:
+        sp = splits[start : start + chunk.num_rows]
+        cc = cid[start : start + chunk.num_rows]
+        start += chunk.num_rows
         for split in SPLITS:
             m = np.flatnonzero(sp == split)
             if not len(m):
@@ -184,6 +218,74 @@ def _write_partition(full: pa.Table, out: Path, k: int, cid: np.ndarray, splits:
     return counts
 
 
+@dataclass
+class _Prepared:
+    """The prepared rows on disk, and the few per-row values the layout needs, in memory."""
+
+    path: Path
+    rows: int = 0
+    ids: Any = field(default_factory=hashlib.sha256)  # over the ids, for the build fingerprint
+    splits: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    has_text: list = field(default_factory=list)
+    clusters: dict = field(default_factory=dict)
+
+
+def _prepare(threads: Path, prepared: Path, partitions: Mapping[int, Mapping[str, int]], secret: bytes,
+             scrubber: Scrubber, report: "ExportReport", removed: frozenset[str], cfg: "ExportConfig") -> _Prepared:
+    """Run the privacy transforms into ``prepared`` (Parquet), keeping per row only split, action and clusters."""
+    clustered = frozenset(next(iter(partitions.values())).keys())
+    keyed = {k: (pa.array(sorted(labels), pa.string()),
+                 np.asarray([labels[d] for d in sorted(labels)], dtype=np.int64)) for k, labels in partitions.items()}
+    out = _Prepared(prepared, clusters={k: [] for k in partitions})
+    writer: pq.ParquetWriter | None = None
+    try:
+        for part in prepare_rows(threads, secret, scrubber, report, removed, keep_times=cfg.time_mode == "cluster",
+                                 clustered=clustered):
+            if not part.num_rows:
+                continue
+            out.rows += part.num_rows
+            out.ids.update(b"\n".join(x.encode() for x in part["id"].to_pylist()))
+            out.splits.append(np.array([split_of(k, cfg.fractions) for k in part["split_key"].to_pylist()]))
+            out.actions.append(part["action"].to_numpy())
+            out.has_text.append(part["target_text"].is_valid().to_numpy(zero_copy_only=False))
+            for k, (keys, values) in keyed.items():
+                idx = pc.index_in(part["did"], value_set=keys).to_numpy(zero_copy_only=False)
+                out.clusters[k].append(values[idx.astype(np.int64)])
+            body = part.drop_columns(["did", "split_key"])
+            if writer is None:
+                writer = pq.ParquetWriter(prepared, body.schema)
+            writer.write_table(body)
+    finally:
+        if writer is not None:
+            writer.close()
+    join = lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype)  # noqa: E731
+    out.splits, out.actions = join(out.splits, "<U10"), join(out.actions, np.int64)
+    out.has_text = join(out.has_text, bool)
+    out.clusters = {k: join(v, np.int64) for k, v in out.clusters.items()}
+    return out
+
+
+class _TextsAt:
+    """The target texts of chosen rows of the prepared file, read a batch at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, rows: np.ndarray) -> list[str | None]:
+        want = np.unique(rows)
+        found: dict[int, str | None] = {}
+        pos = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=65_536, columns=["target_text"]):
+            lo, hi = np.searchsorted(want, [pos, pos + batch.num_rows])
+            if hi > lo:
+                local = want[lo:hi] - pos
+                for r, t in zip(want[lo:hi], batch.column(0).take(pa.array(local)).to_pylist()):
+                    found[int(r)] = t
+            pos += batch.num_rows
+        return [found[int(r)] for r in rows]
+
+
 def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
            card_context: Mapping[str, Any] | None = None,
@@ -199,6 +301,10 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
     a leaderboard with hidden labels. The directory is built
     in a temporary sibling and renamed into place, so a failed export never leaves a
     half-written dataset.
+
+    Memory is bounded: the transformed rows go to a scratch Parquet file beside the
+    directory (removed at the end) and are laid out from there a chunk at a time; in
+    memory stay a few values per row (split, action, cluster per partition).
     """
     from blueprint.simpact.card import render_card
 
@@ -212,46 +318,56 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
                                 field="--hold-out-labels")
     if not partitions:
         raise BadInputError("no partitions to export", field="partitions")
-    if isinstance(threads, pa.Table) and threads.num_rows == 0:
-        raise BadInputError("no threads to export", field="threads")
     removed = frozenset(remove_dids)
-    # ranks and ids come from every thread, before any is dropped, so that dropping some
-    # (a removal request, say) changes nothing for the others
-    clustered = frozenset(next(iter(partitions.values())).keys())
-    rows = prepare_rows(threads, secret, scrubber or Scrubber(), report, removed,
-                        keep_times=cfg.time_mode == "cluster", clustered=clustered)
-    n_removed = report.dropped.get("removal_request", 0)
-    report.rows = rows.num_rows
-    if rows.num_rows == 0:
-        raise BadInputError("no threads left to export (no in-scope actor has a persona)", field="threads")
-    splits = np.array([split_of(k, cfg.fractions) for k in rows["split_key"].to_pylist()])
-    schema = features().arrow_schema
-    body = rows.drop_columns(["did", "split_key"])
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-export-", dir=out_dir.parent))
+    try:
+        if isinstance(threads, pa.Table):
+            pq.write_table(threads, scratch / "threads.parquet")
+            threads = scratch / "threads.parquet"
+        threads = Path(threads)
+        if pq.ParquetFile(threads).metadata.num_rows == 0:
+            raise BadInputError("no threads to export", field="threads")
+        # ranks and ids come from every thread, before any is dropped, so that dropping some
+        # (a removal request, say) changes nothing for the others
+        prep = _prepare(threads, scratch / "rows.parquet", partitions, secret, scrubber or Scrubber(), report,
+                        removed, cfg)
+        return _lay_out(prep, partitions, out_dir, cfg, report, removed, card_context, user_vectors, seed,
+                        labels_path, render_card)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    thread_clusters = {k: _cluster_ids(rows["did"], partitions[k]) for k in sorted(partitions)}
-    fingerprint = build_fingerprint(rows["id"], thread_clusters, cfg, labels_path is not None)
+
+def _lay_out(prep: _Prepared, partitions, out_dir: Path, cfg: "ExportConfig", report: "ExportReport",
+             removed: frozenset[str], card_context, user_vectors, seed: int, labels_path: Path | None,
+             render_card) -> "ExportReport":
+    n_removed = report.dropped.get("removal_request", 0)
+    report.rows = prep.rows
+    if prep.rows == 0:
+        raise BadInputError("no threads left to export (no in-scope actor has a persona)", field="threads")
+    _check_unique_ids(prep.path, prep.rows)
+    splits, thread_clusters = prep.splits, prep.clusters
+    schema = features().arrow_schema
+    fingerprint = build_fingerprint(prep.ids, thread_clusters, cfg, labels_path is not None)
 
     with atomic_dir(out_dir) as tmp:
         configs: dict[str, dict[str, int]] = {}
         cluster_sizes: dict[str, dict[int, int]] = {}
         for k in sorted(partitions):
             cid = thread_clusters[k]
-            part = body if cfg.time_mode == "global" else body.set_column(
-                body.schema.get_field_index("thread"), "thread", with_cluster_ranks(body, cid))
-            full = part.add_column(2, "cluster_id", pa.array(cid, pa.int64())).select(schema.names)
-            configs.update(_write_partition(full, tmp, k, cid, splits, schema, cfg, labels_path is not None,
-                                            fingerprint))
+            configs.update(_write_partition(_partition_chunks(prep.path, k, cid, schema, cfg), tmp, k, cid, splits,
+                                            schema, cfg, labels_path is not None, fingerprint))
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
         report.configs = configs
-        report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(body["action"].to_numpy(), minlength=13))}
+        report.actions = {a: int(n) for a, n in zip(ACTIONS, np.bincount(prep.actions, minlength=13))}
         reports_written = []
         if user_vectors is not None:
             from blueprint.simpact.report import write_cluster_reports
 
             write_cluster_reports(tmp / "reports", dids=list(user_vectors[0]), vectors=user_vectors[1],
                                   partitions=partitions, thread_clusters=thread_clusters,
-                                  thread_actions=body["action"].to_numpy(), thread_texts=body["target_text"],
-                                  seed=seed)
+                                  thread_actions=prep.actions, thread_texts=_TextsAt(prep.path),
+                                  thread_has_text=prep.has_text, seed=seed)
             reports_written = sorted(partitions)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -272,40 +388,54 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
             "cluster_reports": [f"reports/clusters_{k}.json" for k in reports_written],
         }
         if labels_path is not None:
-            _write_labels(labels_path, body, splits, thread_clusters)
+            _write_labels(labels_path, prep.path, splits, thread_clusters)
         write_json(tmp / MANIFEST, manifest)
         (tmp / "README.md").write_text(render_card(manifest, card_context or {}), encoding="utf-8")
     return report
 
 
-def build_fingerprint(ids: pa.ChunkedArray, thread_clusters: Mapping[int, np.ndarray], cfg: "ExportConfig",
+def _check_unique_ids(path: Path, rows: int) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        distinct = con.execute("SELECT count(DISTINCT id) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+    finally:
+        con.close()
+    if distinct != rows:  # pragma: no cover - ids hash each thread's identity
+        raise RuntimeError("example ids are not unique")
+
+
+def build_fingerprint(ids: Any, thread_clusters: Mapping[int, np.ndarray], cfg: "ExportConfig",
                       hold_out: bool) -> str:
-    """12 hex characters that change with anything the released rows hold: ids, personas, time mode, labels."""
-    h = hashlib.sha256()
-    for chunk in ids.chunks:
-        h.update(b"\n".join(x.encode() for x in chunk.to_pylist()))
+    """12 hex characters that change with anything the released rows hold: ids, personas, time mode, labels.
+
+    ``ids`` is a sha256 over the ids (batch by batch, each batch's ids joined by newlines).
+    """
+    h = ids.copy()
     for k in sorted(thread_clusters):
         h.update(f"|k={k}|".encode() + np.ascontiguousarray(thread_clusters[k], dtype=np.int64).tobytes())
     h.update(f"|{cfg.time_mode}|{list(cfg.fractions)}|{hold_out}|{FORMAT_VERSION}".encode())
     return h.hexdigest()[:12]
 
 
-def _cluster_ids(dids: pa.ChunkedArray, labels: Mapping[str, int]) -> np.ndarray:
-    """The cluster of each row's actor, without a Python object per row."""
-    keys = sorted(labels)
-    idx = pc.index_in(dids, value_set=pa.array(keys, pa.string())).to_numpy(zero_copy_only=False)
-    return np.asarray([labels[k] for k in keys], dtype=np.int64)[idx.astype(np.int64)]
-
-
-def _write_labels(path: Path, body: pa.Table, splits: np.ndarray, thread_clusters: Mapping[int, np.ndarray]) -> None:
+def _write_labels(path: Path, prepared: Path, splits: np.ndarray, thread_clusters: Mapping[int, np.ndarray]) -> None:
     """The hidden test labels: id, action, target text, and the cluster in every partition."""
-    test = np.flatnonzero(splits == "test")
-    ids = body["id"].to_pylist()
-    actions = body["action"].to_numpy()
-    texts = body["target_text"].to_pylist()
-    write_jsonl(path, ({"id": ids[i], "action": ACTIONS[actions[i]], "text": texts[i],
-                        "clusters": {config_name(k): int(c[i]) for k, c in sorted(thread_clusters.items())}}
-                       for i in test))
+    def rows() -> Iterator[dict]:
+        pos = 0
+        cols = ["id", "action", "target_text"]
+        for batch in pq.ParquetFile(prepared).iter_batches(batch_size=65_536, columns=cols):
+            test = np.flatnonzero(splits[pos : pos + batch.num_rows] == "test")
+            if len(test):
+                ids = batch.column(0).take(pa.array(test)).to_pylist()
+                actions = batch.column(1).take(pa.array(test)).to_numpy()
+                texts = batch.column(2).take(pa.array(test)).to_pylist()
+                for j, i in enumerate(test):
+                    yield {"id": ids[j], "action": ACTIONS[actions[j]], "text": texts[j],
+                           "clusters": {config_name(k): int(c[pos + i]) for k, c in sorted(thread_clusters.items())}}
+            pos += batch.num_rows
+
+    write_jsonl(path, rows())
 
 
 def _users_per_cluster(labels: Mapping[str, int]) -> dict[int, int]:

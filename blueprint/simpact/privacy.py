@@ -7,8 +7,8 @@ lays the transformed rows out as a dataset.
 - Time: absolute times become ``relative_integer_time``, the rank of the message in
   time order over the whole dataset (ties broken by the message's record URI, so
   the order is total and the same on every rebuild); the same message has the same
-  rank in every thread it appears in. The ranking is done on whole columns
-  (:func:`prepare_rows`).
+  rank in every thread it appears in. DuckDB does the ranking out of core
+  (:func:`message_ranks`), and :func:`prepare_rows` transforms a batch at a time.
 - Users: each DID becomes ``HMAC-SHA256(secret, DID || thread identity)`` in hex (64
   characters). Inside a thread the same user has one pseudonym; across threads the
   pseudonyms are unlinkable without the secret. A secret shorter than 32 bytes is
@@ -25,7 +25,7 @@ import secrets
 import stat
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 import orjson
@@ -120,34 +120,56 @@ def without_removed(table: pa.Table, removed: frozenset[str] | Sequence[str], co
     return (table.filter(pc.invert(gone)) if n else table), n
 
 
-def _ranks(times: pa.Array | pa.ChunkedArray, uris: pa.Array | pa.ChunkedArray,
-           groups: np.ndarray | None = None) -> np.ndarray:
-    """Rank of each message in time order over distinct (time, record URI) pairs, ties by URI.
+_RANK_SQL = """
+    SELECT (dense_rank() OVER (PARTITION BY g ORDER BY t, u) - 1)::BIGINT AS r
+    FROM (SELECT row, g, unnest(times) AS t, unnest(uris) AS u, unnest(range(len(times))) AS j FROM ({source}))
+    ORDER BY row, j"""
 
-    With ``groups``, ranks count separately inside each group (a persona cluster).
-    URIs become integer codes that keep their sort order (a sorted dictionary), so the
-    ranking is numpy sorts rather than a join of strings.
+
+def message_ranks(source: str, tables: Mapping[str, pa.Table] | None = None, *,
+                  memory_limit: str = "1GB") -> Iterator[np.ndarray]:
+    """Each message's rank in time order, over distinct (time, record URI) pairs, ties by URI; in message order.
+
+    ``source`` is a DuckDB query with columns ``row`` (the thread's position), ``g``
+    (ranks count separately inside each ``g``: a persona cluster, or one constant),
+    ``times`` and ``uris`` (the thread's messages); ``tables`` are Arrow tables it reads.
+    DuckDB sorts out of core, so the ranking holds neither the URIs nor the times in
+    Python; the ranks come back a batch at a time, in thread then message order.
     """
-    if not len(times):
-        return np.zeros(0, dtype=np.int64)
-    u = uris.combine_chunks() if isinstance(uris, pa.ChunkedArray) else uris
-    enc = pc.dictionary_encode(u)
-    order_of_dict = pc.sort_indices(enc.dictionary).to_numpy()
-    code_of_dict = np.empty(len(order_of_dict), dtype=np.int64)
-    code_of_dict[order_of_dict] = np.arange(len(order_of_dict))
-    codes = code_of_dict[enc.indices.to_numpy(zero_copy_only=False)]
-    t = np.asarray(times.to_numpy() if isinstance(times, pa.ChunkedArray) else times.to_numpy(zero_copy_only=False))
-    g = np.zeros(len(t), dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
-    order = np.lexsort((codes, t, g))
-    gs, ts, cs = g[order], t[order], codes[order]
-    new_group = np.r_[True, gs[1:] != gs[:-1]]
-    new = new_group | np.r_[True, (ts[1:] != ts[:-1]) | (cs[1:] != cs[:-1])]
-    running = np.cumsum(new) - 1
-    # subtract the running count at each group's first row: ranks start at 0 in every group
-    starts = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))
-    ranks = np.empty(len(t), dtype=np.int64)
-    ranks[order] = running - running[starts]
-    return ranks
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = true")
+        for name, table in (tables or {}).items():
+            con.register(name, table)
+        for batch in con.sql(_RANK_SQL.format(source=source)).to_arrow_reader(1 << 16):
+            yield batch.column(0).to_numpy()
+    finally:
+        con.close()
+
+
+def _parquet(path: Path) -> str:
+    return "read_parquet('" + str(path).replace("'", "''") + "', file_row_number = true)"
+
+
+class Take:
+    """Takes the next ``n`` values from a stream of arrays."""
+
+    def __init__(self, arrays: Iterator[np.ndarray]) -> None:
+        self.arrays = arrays
+        self.buf = np.zeros(0, dtype=np.int64)
+
+    def __call__(self, n: int) -> np.ndarray:
+        parts, have = [self.buf], len(self.buf)
+        while have < n:
+            nxt = next(self.arrays)
+            parts.append(nxt)
+            have += len(nxt)
+        joined = np.concatenate(parts) if len(parts) > 1 else self.buf
+        out, self.buf = joined[:n], joined[n:]
+        return out
 
 
 class _ScrubCache:
@@ -172,23 +194,8 @@ class _ScrubCache:
         return hit[0]
 
 
-def _message_columns(threads: pa.Table | Path) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """Every message's time and record URI, in thread order, read without the texts."""
-    if isinstance(threads, pa.Table):
-        msgs = threads["messages"]
-    else:
-        leaves = ["messages.list.element.time_us", "messages.list.element.uri"]
-        msgs = pq.ParquetFile(threads).read(columns=leaves)["messages"]
-    flat = [c.flatten() for c in msgs.chunks]
-    return (pa.chunked_array([f.field("time_us") for f in flat], pa.int64()),
-            pa.chunked_array([f.field("uri") for f in flat], pa.string()))
-
-
-def _batches(threads: pa.Table | Path, size: int) -> Iterator[pa.RecordBatch]:
-    if isinstance(threads, pa.Table):
-        yield from threads.to_batches(max_chunksize=size)
-    else:
-        yield from pq.ParquetFile(threads).iter_batches(batch_size=size)
+def _batches(threads: Path, size: int) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(threads).iter_batches(batch_size=size)
 
 
 def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
@@ -202,51 +209,44 @@ def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
 REMOVED = "<REMOVED>"
 
 
-def prepare_rows(threads: pa.Table | str | os.PathLike[str], secret: bytes, scrubber: Scrubber,
+def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrubber,
                  report: "PrivacyCounts", removed: frozenset[str] = frozenset(), keep_times: bool = False,
-                 clustered: frozenset[str] | None = None) -> pa.Table:
-    """Apply the privacy transforms to every thread; return rows without ``cluster_id``.
+                 clustered: frozenset[str] | None = None) -> Iterator[pa.Table]:
+    """Apply the privacy transforms to every thread of a threads Parquet file, a batch at a time.
 
-    Threads whose actor asked to be removed, or (with ``clustered``) has no persona,
-    are dropped batch by batch and counted in ``report.dropped``; ranks and ids are
-    computed over every thread first, so dropping some changes nothing for the others.
+    Yields tables of rows without ``cluster_id``. Threads whose actor asked to be
+    removed, or (with ``clustered``) has no persona, are dropped and counted in
+    ``report.dropped``; ranks and ids are computed over every thread first, so dropping
+    some changes nothing for the others. Memory holds one batch (and the DuckDB sort
+    behind the ranks, which spills to disk), never the whole table.
 
-    ``threads`` is the threads table or its Parquet file; a file is read a batch at a
-    time, so memory holds the output and one batch, not the input too. Extra columns,
-    dropped before writing: ``did`` (the actor, to join clusters and removals) and, with
-    ``keep_times``, ``_times``/``_uris`` (per message, to rank time inside clusters), and
-    ``split_key`` (:func:`blueprint.data.split_key`, what the split is drawn from).
-    Messages by users in ``removed`` have their text replaced by ``<REMOVED>``.
+    Extra columns, dropped before writing: ``did`` (the actor, to join clusters and
+    removals) and, with ``keep_times``, ``_times``/``_uris`` (per message, to rank time
+    inside clusters), and ``split_key`` (:func:`blueprint.data.split_key`, what the
+    split is drawn from). Messages by users in ``removed`` have their text replaced by
+    ``<REMOVED>``.
     """
-    source = threads if isinstance(threads, pa.Table) else Path(threads)
-    ranks = _ranks(*_message_columns(source))
+    path = Path(threads)
+    ranks = Take(message_ranks(
+        f"SELECT file_row_number AS row, 0 AS g, list_transform(messages, lambda m: m.time_us) AS times, "
+        f"list_transform(messages, lambda m: m.uri) AS uris FROM {_parquet(path)}"))
     pii_counts: Counter = Counter()
     scrub = _ScrubCache(scrubber, pii_counts)
-    clustered_sorted = sorted(clustered) if clustered is not None else []
-    parts = []
-    pos = 0
-    for batch in _batches(source, _BATCH):
+    clustered_sorted = pa.array(sorted(clustered), pa.string()) if clustered is not None else None
+    for batch in _batches(path, _BATCH):
         n = int(pc.sum(pc.list_value_length(batch.column("messages"))).as_py() or 0)
-        part = _prepare_batch(pa.Table.from_batches([batch]), ranks[pos : pos + n], secret, scrub, report,
-                              removed, keep_times)
-        pos += n
+        part = _prepare_batch(pa.Table.from_batches([batch]), ranks(n), secret, scrub, report, removed, keep_times)
         part, n_gone = without_removed(part, removed)
         if n_gone:
             report.dropped["removal_request"] += n_gone
-        if clustered is not None:
-            has = pc.is_in(part["did"], value_set=pa.array(clustered_sorted, pa.string()))
+        if clustered_sorted is not None:
+            has = pc.is_in(part["did"], value_set=clustered_sorted)
             lost = int(pc.sum(pc.invert(has)).as_py() or 0)
             if lost:
                 report.dropped["actor_without_persona"] += lost
                 part = part.filter(has)
-        parts.append(part)
-    report.pii_replaced = dict(sorted(pii_counts.items()))
-    if not parts:
-        raise BadInputError("no threads to export", field="threads")
-    rows = pa.concat_tables(parts)
-    if pc.count_distinct(rows["id"]).as_py() != rows.num_rows:  # pragma: no cover - ranks are unique per message
-        raise RuntimeError("example ids are not unique")
-    return rows
+        report.pii_replaced = dict(sorted(pii_counts.items()))
+        yield part
 
 
 def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _ScrubCache, report: "PrivacyCounts",
@@ -311,15 +311,19 @@ def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _
 _BATCH = 50_000
 
 
-def with_cluster_ranks(rows: pa.Table, cid: np.ndarray) -> pa.ChunkedArray:
-    """The thread column with ``relative_integer_time`` ranked inside each thread's cluster."""
+def cluster_ranks(prepared: str | os.PathLike[str], cid: np.ndarray) -> Iterator[np.ndarray]:
+    """Ranks inside each thread's cluster for the rows of a prepared file (its ``_times``/``_uris``), in order."""
+    groups = pa.table({"row": pa.array(np.arange(len(cid)), pa.int64()), "g": pa.array(cid, pa.int64())})
+    return message_ranks(f"SELECT p.file_row_number AS row, c.g, p._times AS times, p._uris AS uris "
+                         f"FROM {_parquet(Path(prepared))} p JOIN groups c ON c.row = p.file_row_number",
+                         {"groups": groups})
+
+
+def with_ranks(rows: pa.Table, ranks: np.ndarray) -> pa.Table:
+    """``rows`` with every message's ``relative_integer_time`` replaced by ``ranks`` (in message order)."""
     thread = rows["thread"].combine_chunks()
-    offsets = thread.offsets
     msgs = thread.flatten()
-    times = rows["_times"].combine_chunks().flatten()
-    uris = rows["_uris"].combine_chunks().flatten()
-    groups = np.repeat(cid, np.diff(offsets.to_numpy()))
-    ranks = _ranks(times, uris, groups)
     fields = [msgs.field(n) for n in ("user_id", "text")] + [pa.array(ranks, pa.int64()), msgs.field("actions")]
     struct = pa.StructArray.from_arrays(fields, names=["user_id", "text", "relative_integer_time", "actions"])
-    return pa.chunked_array([pa.ListArray.from_arrays(offsets, struct)])
+    offsets = pa.array(thread.offsets.to_numpy() - thread.offsets[0].as_py(), pa.int32())
+    return rows.set_column(rows.schema.get_field_index("thread"), "thread", pa.ListArray.from_arrays(offsets, struct))

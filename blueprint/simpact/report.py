@@ -18,7 +18,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from blueprint._io import write_json
 from blueprint.actions import ACTIONS
@@ -118,15 +117,18 @@ def _plot(path: Path, coords: np.ndarray, labels: np.ndarray, k: int, title: str
 
 def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.ndarray,
                           partitions: Mapping[int, Mapping[str, int]], thread_clusters: Mapping[int, np.ndarray],
-                          thread_actions: np.ndarray, thread_texts, seed: int = 0,
-                          map_users: int = 2000, n_terms: int = 10, max_texts: int = 20_000) -> dict[int, dict]:
+                          thread_actions: np.ndarray, thread_texts, thread_has_text: np.ndarray | None = None,
+                          seed: int = 0, map_users: int = 2000, n_terms: int = 10, max_texts: int = 20_000,
+                          max_total_texts: int = 1_000_000) -> dict[int, dict]:
     """Write ``clusters_{k}.json``, ``clusters_{k}.md`` and ``clusters_{k}.png`` for every partition.
 
-    Top terms come from at most ``max_texts`` texts per cluster (evenly spaced), which
-    keeps the report's memory and time bounded on large datasets.
+    Top terms come from at most ``max_texts`` texts per cluster, and ``max_total_texts``
+    per partition (evenly spaced over the cluster's texts), which keeps the report's
+    memory and time bounded on large datasets (k = 1000 reads 1,000 texts per cluster).
     ``thread_clusters[k][i]`` is the cluster of exported thread i, ``thread_actions[i]``
-    its action index, ``thread_texts`` the scrubbed target texts (an Arrow array, or a list
-    with None where there is no text).
+    its action index, ``thread_texts`` the scrubbed target texts: an Arrow array or a list
+    with None where there is no text, or a function from row numbers to those texts
+    (then ``thread_has_text`` says which rows have one).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, coords = map_2d(vectors, seed, map_users) if len(vectors) else (np.arange(0), np.zeros((0, 2)))
@@ -137,9 +139,8 @@ def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.nda
         tc = np.asarray(thread_clusters[k])
         counts = np.zeros((k, len(ACTIONS)), dtype=np.int64)
         np.add.at(counts, (tc, thread_actions), 1)
-        arr = thread_texts if isinstance(thread_texts, (pa.Array, pa.ChunkedArray)) else pa.array(thread_texts,
-                                                                                                  pa.string())
-        texts = {c: _sample(pc.filter(arr, pa.array(tc == c)).drop_null(), max_texts) for c in range(k)}
+        texts = _cluster_samples(tc, k, thread_texts, thread_has_text,
+                                 max(1, min(max_texts, max_total_texts // max(k, 1))))
         terms = top_terms(texts, n_terms)
         users = np.bincount(user_labels, minlength=k)
         clusters = []
@@ -167,11 +168,22 @@ def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.nda
     return summaries
 
 
-def _sample(texts, limit: int) -> list[str]:
-    n = len(texts)
-    if n <= limit:
-        return texts.to_pylist()
-    return texts.take(pa.array(np.linspace(0, n - 1, limit).astype(np.int64))).to_pylist()
+def _cluster_samples(tc: np.ndarray, k: int, texts, has_text: np.ndarray | None, limit: int) -> dict[int, list[str]]:
+    """Per cluster, at most ``limit`` of its texts, evenly spaced; read in one pass where ``texts`` is a function."""
+    if not callable(texts):
+        arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.string())
+        has_text = arr.is_valid().to_numpy(zero_copy_only=False) if isinstance(arr, pa.Array) else \
+            np.concatenate([c.is_valid().to_numpy(zero_copy_only=False) for c in arr.chunks] or [np.zeros(0, bool)])
+        texts = lambda rows: arr.take(pa.array(rows, pa.int64())).to_pylist()  # noqa: E731
+    picked = {}
+    for c in range(k):
+        rows = np.flatnonzero((tc == c) & has_text)
+        if len(rows) > limit:
+            rows = rows[np.linspace(0, len(rows) - 1, limit).astype(np.int64)]
+        picked[c] = rows
+    every = np.concatenate(list(picked.values())) if picked else np.zeros(0, np.int64)
+    got = dict(zip(every.tolist(), texts(every))) if len(every) else {}
+    return {c: [got[r] for r in rows.tolist()] for c, rows in picked.items()}
 
 
 def _markdown(s: dict) -> str:
