@@ -7,7 +7,6 @@ Python objects, so it is for small inputs only.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
