@@ -6,7 +6,12 @@ Texts are synthetic posts of mixed lengths. Both sides use the packaged default 
 (all-MiniLM-L6-v2), max length 128, batch size 64, normalised vectors, on the CPU.
 Prints medians of interleaved runs and the throughput ratio (stage / SentenceTransformer):
 - the stage cold (no cache), with and without length-sorted batches;
-- the stage warm (every text already in the on-disk cache: a rebuild).
+- the stage warm (every text already in the on-disk cache: a rebuild);
+- the ONNX Runtime and OpenVINO backends (``--embed-backend onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``), with their
+  agreement with the torch vectors: the smallest cosine over every text, and the
+  adjusted Rand index between the persona partitions (k = 8 and 25, size_min 10) that
+  the torch and the ONNX user vectors give for the synthetic users behind the texts.
+  Target: at least 2x SentenceTransformer's throughput, cosine at least 0.999.
 """
 
 from __future__ import annotations
@@ -31,6 +36,47 @@ def texts(n: int, root: Path) -> list[str]:
     return [out[i] for i in rng.permutation(len(out))[:n]]
 
 
+def authored(root: Path) -> tuple[list[str], list[str]]:
+    """(author DID, text) of every post in the corpus ``texts`` wrote under ``root``."""
+    import orjson
+
+    dids, out = [], []
+    for f in sorted((root / "raw").rglob("jetstream*.jsonl")):
+        for line in f.read_bytes().splitlines():
+            ev = orjson.loads(line)
+            rec = ev.get("commit", {}).get("record") or {}
+            if isinstance(rec.get("text"), str) and rec["text"]:
+                dids.append(ev["did"])
+                out.append(rec["text"])
+    return dids, out
+
+
+def agreement(root: Path, backends: dict[str, Encoder], ref: Encoder, limit: int = 4000) -> dict[str, dict]:
+    """Per backend: the smallest cosine to torch over the corpus's first ``limit`` posts, and the ARI of the
+    persona partitions of their authors."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from blueprint.simpact.cluster import ClusterConfig, cluster
+    from blueprint.simpact.embed import user_embeddings
+
+    dids, data = authored(root)
+    dids, data = dids[:limit], data[:limit]
+    base = ref.encode(data)
+    _, users_ref = user_embeddings(dids, base)
+    out = {}
+    for name, enc in backends.items():
+        vec = enc.encode(data)
+        cos = np.einsum("ij,ij->i", vec, base) / (np.linalg.norm(vec, axis=1) * np.linalg.norm(base, axis=1))
+        _, users = user_embeddings(dids, vec)
+        ari = {}
+        for k in (8, 25):
+            cfg = ClusterConfig(partitions=(k,), size_min=10, seed=0)
+            ari[k] = adjusted_rand_score(cluster(users_ref, k, cfg).labels, cluster(users, k, cfg).labels)
+        out[name] = {"texts": len(data), "users": len(users), "min_cosine": float(cos.min()),
+                     "median_cosine": float(np.median(cos)), "ari": ari}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--texts", type=int, default=3000)
@@ -47,8 +93,13 @@ def main() -> None:
         unsorted = Encoder("default", batch_size=64, max_length=128, sort_by_length=False)
         st = SentenceTransformer(str(enc.model.path), device="cpu")
         st.max_seq_length = 128
+        onnx = Encoder("default", batch_size=64, max_length=128, backend="onnx")
+        ov = Encoder("default", batch_size=64, max_length=128, backend="openvino")
+        ovbf = Encoder("default", batch_size=64, max_length=128, backend="openvino-bf16")
+        int8 = Encoder("default", batch_size=64, max_length=128, backend="onnx-int8")
         warm = EmbeddingCache(root / "cache", enc.fingerprint)
         embed_texts(data, enc, warm)  # fill the cache; also loads the model once
+        [e.encode(data[:8]) for e in (onnx, int8, ov, ovbf)]  # export (cached for later runs) and load
 
         def st_encode():
             return st.encode(data, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
@@ -59,10 +110,18 @@ def main() -> None:
             "stage, cold": lambda: embed_texts(data, enc),
             "stage, cold, unsorted": lambda: embed_texts(data, unsorted),
             "stage, warm cache": lambda: embed_texts(data, enc, EmbeddingCache(root / "cache", enc.fingerprint)),
+            "stage, cold, onnx": lambda: embed_texts(data, onnx),
+            "stage, cold, onnx-int8": lambda: embed_texts(data, int8),
+            "stage, cold, openvino": lambda: embed_texts(data, ov),
+            "stage, cold, openvino-bf16": lambda: embed_texts(data, ovbf),
         }, args.repeats)
         base = median(times["SentenceTransformer.encode"])
         print(f"largest difference from SentenceTransformer's vectors: {check:.2e}\n")
         print_rates(times, len(data), "texts", base, "ratio")
+        print("\nagreement with the torch vectors (the synthetic corpus's first 4000 posts, and their authors):")
+        for name, a in agreement(root, {"onnx": onnx, "onnx-int8": int8, "openvino": ov, "openvino-bf16": ovbf}, enc).items():
+            print(f"  {name:10} {a['texts']} texts: min cosine {a['min_cosine']:.5f} (median {a['median_cosine']:.6f});"
+                  f" {a['users']} users: ARI k=8 {a['ari'][8]:.3f}, k=25 {a['ari'][25]:.3f}")
 
 
 if __name__ == "__main__":

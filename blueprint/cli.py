@@ -145,6 +145,11 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto")
     b.add_argument("--max-length", type=int, default=128)
     b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--embed-backend", choices=("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"),
+                   default="torch",
+                   help="how the embedding model runs: torch (default); onnx (ONNX Runtime); onnx-int8; openvino; "
+                        "openvino-bf16 (the fastest on a CPU with bfloat16 instructions, cosine >= 0.999 to torch: "
+                        "see benchmarks/bench_embed.py). All but torch need pip install -e \".[fast-embed]\"")
     b.add_argument("--include-quotes", action="store_true", help="quotes count towards a user's embedding too")
     b.add_argument("--embed-cache", default="default",
                    help="embedding cache folder; 'default' is $BLUEPRINT_CACHE/embeddings, 'none' disables it")
@@ -358,7 +363,7 @@ def _cmd_build(a: argparse.Namespace) -> None:
         threads=ThreadConfig(max_depth=a.max_depth, langs=langs, topics=_topics(a.topics),
                              min_user_posts=a.min_user_posts),
         embed=EmbedConfig(model=a.model, pooling=a.pooling, max_length=a.max_length, batch_size=a.batch_size,
-                          include_quotes=a.include_quotes,
+                          include_quotes=a.include_quotes, backend=a.embed_backend,
                           cache_dir=None if a.embed_cache == "none" else a.embed_cache),
         cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
                               method=a.cluster_method, seed=a.seed, n_init=a.n_init),

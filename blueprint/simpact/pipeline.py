@@ -13,6 +13,7 @@ uninterrupted run's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -31,8 +32,7 @@ from blueprint._io import atomic_path, read_json, write_json
 from blueprint.errors import BadInputError
 from blueprint.simpact import cluster as cluster_mod
 from blueprint.simpact.cluster import ClusterConfig
-from blueprint.simpact.embed import (DEFAULT_MODEL, EmbeddingCache, Encoder, default_cache_dir, embed_texts,
-                                     user_embeddings)
+from blueprint.simpact.embed import DEFAULT_MODEL, EmbeddingCache, Encoder, default_cache_dir, embed_texts
 from blueprint.simpact.export import ExportConfig, export
 from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
@@ -56,6 +56,7 @@ class EmbedConfig:
     include_quotes: bool = False
     prefix: str = ""
     cache_dir: str | None = "default"  # "default": $BLUEPRINT_CACHE or ~/.cache/blueprint; None: no cache
+    backend: str = "torch"  # torch, onnx or onnx-int8 (embed.BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,48 @@ class BuildResult:
     secret_file: Path
     reports: dict[str, Any]
     seconds: dict[str, float]
+    # peak resident memory per stage, this process (Linux; empty elsewhere); "ingest_workers": its worker processes
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+
+class _Measure:
+    """Wall time and peak resident memory of each stage (the peak is reset between stages on Linux)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        _reset_peak_rss()
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - t
+            peak = _peak_rss_mb()
+            if peak is not None:
+                self.peak_rss_mb[name] = peak
+            if name == "ingest":
+                import resource
+
+                self.peak_rss_mb["ingest_workers"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def _reset_peak_rss() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        pass
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -136,49 +179,44 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         + NOT_KEPT.format(path="it") + ".")
     stage = _Stage(work, resume)
     reports: dict[str, Any] = {}
-    seconds: dict[str, float] = {}
 
-    t = time.perf_counter()
-    segments = plan(inputs, cfg.ingest)  # hashes every input once
-    digests = sorted({(s.input.name, s.sha256) for s in segments[0]})
-    fp = _fingerprint("ingest", PIPELINE_VERSION, digests, cfg.ingest.fingerprint())
-    reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(inputs, d, cfg.ingest, progress=progress,
-                                                                      segments=segments).to_dict()["totals"])
-    seconds["ingest"] = time.perf_counter() - t
+    measure = _Measure()
+    with measure("ingest"):
+        segments = plan(inputs, cfg.ingest)  # hashes every input once
+        digests = sorted({(s.input.name, s.sha256) for s in segments[0]})
+        fp = _fingerprint("ingest", PIPELINE_VERSION, digests, cfg.ingest.fingerprint())
+        reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(inputs, d, cfg.ingest, progress=progress,
+                                                                          segments=segments).to_dict()["totals"])
     _log_ingest(reports["ingest"])
 
     fp = _fingerprint("threads", fp, asdict(cfg.threads))
-    t = time.perf_counter()
-    reports["threads"], _ = stage.run("threads", fp, lambda d: build_threads(work / "ingest", d, cfg.threads)
-                                      .to_dict())
-    seconds["threads"] = time.perf_counter() - t
+    with measure("threads"):
+        reports["threads"], _ = stage.run("threads", fp, lambda d: build_threads(work / "ingest", d, cfg.threads,
+                                                                                  progress=progress).to_dict())
     r = reports["threads"]
     log.info("threads: %d examples from %d events; %d users in scope of %d; %d skipped, %d quarantined",
              r["examples"], r["events"], r["users_in_scope"], r["users_seen"], r["skipped"], r["quarantined"])
 
     encoder = Encoder(cfg.embed.model, pooling=cfg.embed.pooling, max_length=cfg.embed.max_length,
-                      batch_size=cfg.embed.batch_size, prefix=cfg.embed.prefix)
+                      batch_size=cfg.embed.batch_size, prefix=cfg.embed.prefix, backend=cfg.embed.backend)
     removal = sorted(set(cfg.remove_dids))
     fp = _fingerprint("embed", fp, asdict(cfg.embed), encoder.fingerprint, removal)
-    t = time.perf_counter()
-    reports["embed"], _ = stage.run("embed", fp, lambda d: _embed_stage(work / "threads", d, encoder, cfg.embed,
-                                                                        progress, frozenset(removal)))
-    seconds["embed"] = time.perf_counter() - t
+    with measure("embed"):
+        reports["embed"], _ = stage.run("embed", fp, lambda d: _embed_stage(work / "threads", d, encoder, cfg.embed,
+                                                                            progress, frozenset(removal)))
 
     fp = _fingerprint("cluster", fp, asdict(cfg.cluster))
-    t = time.perf_counter()
-    reports["cluster"], _ = stage.run("cluster", fp, lambda d: _cluster_stage(work / "embed", d, cfg.cluster))
-    seconds["cluster"] = time.perf_counter() - t
+    with measure("cluster"):
+        reports["cluster"], _ = stage.run("cluster", fp, lambda d: _cluster_stage(work / "embed", d, cfg.cluster))
 
     fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title, cfg.source, removal,
                       cfg.hold_out_labels, hashlib.sha256(secret).hexdigest(), str(out_dir.resolve()), secret_note)
-    t = time.perf_counter()
-    reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
-                                     lambda d: _export_stage(work, out_dir, secret, cfg, secret_note))
-    seconds["export"] = time.perf_counter() - t
+    with measure("export"):
+        reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
+                                         lambda d: _export_stage(work, out_dir, secret, cfg, secret_note))
     log.info("export: %d rows in %d configs -> %s", reports["export"]["rows"], len(reports["export"]["configs"]),
              out_dir)
-    return BuildResult(out_dir, work, secret_path, reports, seconds)
+    return BuildResult(out_dir, work, secret_path, reports, measure.seconds, measure.peak_rss_mb)
 
 
 NOT_KEPT = ("ids and pseudonyms will not match any later rebuild unless this secret is kept: keep {path}, "
@@ -204,29 +242,75 @@ def _log_ingest(r: dict) -> None:
              "" if not r["quarantined"] else f" ({r['quarantined_by_reason']})")
 
 
+EMBED_CHUNK = 100_000  # texts per step of the embedding stage: bounds its memory
+
+
 def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool,
                  removed: frozenset[str] = frozenset()) -> dict:
-    texts = pq.read_table(threads_dir / "user_texts.parquet")
-    if not cfg.include_quotes:
-        texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
-    texts, _ = without_removed(texts, removed)  # users who asked to be removed get no persona
-    text_list = texts["text"].to_pylist()
-    cache = None
+    """Users' mean vectors, a chunk of texts at a time.
+
+    Memory holds one chunk, the per-user sums and the cache's keys, never every text's
+    vector. Each distinct text is encoded once: the embedding cache (or, with the cache
+    off, a private one in the stage's folder, removed at the end) carries vectors
+    across chunks. The sums add the texts in file order, as one pass would.
+    """
+    path = threads_dir / "user_texts.parquet"
+    users = _embedding_users(path, cfg, removed)
+    private = None
     if cfg.cache_dir is not None:
         cache = EmbeddingCache(default_cache_dir() if cfg.cache_dir == "default" else cfg.cache_dir,
                                encoder.fingerprint)
-    vectors, counts = embed_texts(text_list, encoder, cache, progress=progress)
-    dids, users = user_embeddings(texts["did"].to_pylist(), vectors)
-    table = pa.table({"did": pa.array(dids, pa.string()),
-                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(users.reshape(-1)), users.shape[1])
-                      if len(dids) else pa.array([], pa.list_(pa.float32(), encoder.dim))})
+    else:
+        private = d / "_cache"
+        cache = EmbeddingCache(private, encoder.fingerprint)
+    dim = encoder.dim
+    sums = np.zeros((len(users), dim), dtype=np.float64)
+    counts = np.zeros(len(users), dtype=np.int64)
+    # texts read; distinct texts encoded; distinct texts of a chunk already in the cache (from an earlier
+    # build, or an earlier chunk of this one)
+    totals = {"texts": 0, "cached": 0, "encoded": 0}
+    keys = pa.array(users, pa.string())
+    try:
+        for texts in _text_chunks(path, cfg, removed):
+            vectors, c = embed_texts(texts["text"].to_pylist(), encoder, cache, progress=progress)
+            for k in totals:
+                totals[k] += c[k]
+            idx = pa.compute.index_in(texts["did"], value_set=keys).to_numpy(zero_copy_only=False).astype(np.int64)
+            np.add.at(sums, idx, vectors)
+            np.add.at(counts, idx, 1)
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+    vectors = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    table = pa.table({"did": keys,
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
+                      if len(users) else pa.array([], pa.list_(pa.float32(), dim))})
     with atomic_path(d / "users.parquet") as tmp:
         pq.write_table(table, tmp)
-    log.info("embed: %d texts, %d of them distinct (%d from the cache, %d encoded) -> %d users (%s, %s pooling)",
-             len(text_list), counts["distinct"], counts["cached"], counts["encoded"], len(dids), encoder.model.name,
-             encoder.pooling)
-    return {**counts, "users": len(dids), "model": encoder.model.name,
-            "model_fingerprint": encoder.model.fingerprint, "pooling": encoder.pooling, "dim": encoder.dim}
+    log.info("embed: %d texts (%d encoded, %d from the cache) -> %d users (%s, %s pooling, %s)", totals["texts"],
+             totals["encoded"], totals["cached"], len(users), encoder.model.name, encoder.pooling, encoder.backend)
+    return {**totals, "users": len(users), "model": encoder.model.name,
+            "model_fingerprint": encoder.model.fingerprint, "pooling": encoder.pooling, "dim": dim,
+            "backend": encoder.backend}
+
+
+def _text_chunks(path: Path, cfg: EmbedConfig, removed: frozenset[str]):
+    """The texts that make personas, ``EMBED_CHUNK`` at a time: no quotes unless asked, no removed user."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=EMBED_CHUNK, columns=["did", "action", "text"]):
+        texts = pa.Table.from_batches([batch])
+        if not cfg.include_quotes:
+            texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
+        texts, _ = without_removed(texts, removed)  # users who asked to be removed get no persona
+        if texts.num_rows:
+            yield texts
+
+
+def _embedding_users(path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> list[str]:
+    """The users with at least one persona text, sorted."""
+    seen: set[str] = set()
+    for texts in _text_chunks(path, cfg, removed):
+        seen.update(pa.compute.unique(texts["did"]).to_pylist())
+    return sorted(seen)
 
 
 def read_user_vectors(embed_dir: Path) -> tuple[list[str], np.ndarray]:
