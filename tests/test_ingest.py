@@ -131,7 +131,7 @@ def test_every_line_corrupt_ones_included_decodes_to_its_expected_outcome(tmp_pa
     """Every synthetic line is checked: a planted corrupt line is refused with the reason its damage names; every
     other line decodes, and the one-step fast path agrees with the two-step precise path."""
     synthesize(tmp_path / "raw", SynthConfig(users=40, seed=2, corrupt_rate=0.05, pii_rate=0.5, days=0.5))
-    from blueprint.simpact import ingest as mod
+    from blueprint.simpact.ingest import records as mod
 
     planted = {(r["file"], r["line"]): r["kind"] for r in map(orjson.loads, (
         tmp_path / "raw" / "_meta" / "corrupt_lines.jsonl").read_bytes().splitlines())}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from blueprint.simpact import ingest as ingest_mod
+from blueprint.simpact.ingest import stage as ingest_mod
 from blueprint.simpact import pipeline
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.ingest import IngestConfig
