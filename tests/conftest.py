@@ -50,22 +50,9 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer random BERT with a small word-piece vocabulary, saved as a transformers folder."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from blueprint.models.tiny import make_tiny_bert
 
-    path = tmp_path_factory.mktemp("tiny-bert")
-    words = ("the a of to and in is for on that with carbon tax vote election housing poll debate liberal "
-             "conservative ndp bloc climate rent workers union trump tariffs canada quebec").split()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"abcdefghijklmnopqrstuvwxyz0123456789.,!?#@'",
-             *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789")]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=128)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
-    BertModel(cfg).eval().save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")

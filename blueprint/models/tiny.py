@@ -1,4 +1,4 @@
-"""A tiny causal LM made on the spot, for tests, benchmarks and the offline notebook (nothing is downloaded)."""
+"""Tiny random models made on the spot, for tests, benchmarks and the offline notebook (nothing is downloaded)."""
 
 from __future__ import annotations
 
@@ -38,5 +38,32 @@ def make_tiny_causal_lm(path: str | Path, texts: Iterable[str], *, vocab_size: i
                       bos_token_id=tok.bos_token_id, tie_word_embeddings=False, initializer_range=0.2)
     path = Path(path)
     LlamaForCausalLM(cfg).eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+_BERT_WORDS = ("the a of to and in is for on that with carbon tax vote election housing poll debate liberal "
+               "conservative ndp bloc climate rent workers union trump tariffs canada quebec").split()
+
+
+def make_tiny_bert(path: str | Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A random BERT encoder with a small word-piece vocabulary, saved as a transformers folder.
+
+    Its vectors mean nothing; it stands in for the embedding model where only the
+    pipeline's mechanics and speed matter (tests, the scale benchmark).
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_BERT_WORDS,
+             *"abcdefghijklmnopqrstuvwxyz0123456789.,!?#@'", *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789")]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                     intermediate_size=2 * hidden, max_position_embeddings=128)
+    BertModel(cfg).eval().save_pretrained(path)
     tok.save_pretrained(path)
     return path

@@ -103,6 +103,11 @@ def _trim(text: str, start: int, end: int) -> int:
     return end
 
 
+def _digits(text: str) -> int:
+    """How many characters of ``text`` are digits (``str.isdigit``), counted in C."""
+    return sum(map(str.isdigit, text))
+
+
 def _regex_finder(pattern: str, validate: Callable[[re.Match], tuple[int, int] | None], *,
                   flags: int = 0, needs: Callable[[str], bool] | None = None) -> Callable[[str], Iterator[tuple[int, int]]]:
     rx = re.compile(pattern, flags)
@@ -248,7 +253,7 @@ def _card_ok(m: re.Match) -> tuple[int, int] | None:
 
 
 _CARD = _regex_finder(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])", _card_ok,
-                      needs=lambda t: sum(c.isdigit() for c in t) >= 13)
+                      needs=lambda t: _digits(t) >= 13)
 
 
 # --- CRYPTO -------------------------------------------------------------------------
@@ -285,7 +290,7 @@ _HASHTAG = re.compile(r"#(?=\w*[^\W\d_])\w+")
 
 def _phone_finder(region: str) -> Callable[[str], Iterator[tuple[int, int]]]:
     def find(text: str) -> Iterator[tuple[int, int]]:
-        if sum(c.isdigit() for c in text) < 7:
+        if _digits(text) < 7:
             return
         masked = _HASHTAG.sub(lambda m: " " * len(m.group()), text) if "#" in text else text
         for m in phonenumbers.PhoneNumberMatcher(masked, region, leniency=phonenumbers.Leniency.VALID):
