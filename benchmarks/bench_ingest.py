@@ -7,7 +7,11 @@ Prints, for a synthetic Jetstream file of N events:
 - the per-line work alone: typed decoding, validation and action derivation;
 - the whole stage (that, plus Arrow conversion and the Parquet parts) with 1 and 2
   worker processes; all as medians of interleaved runs, with the ratio to the bare rate;
-- peak RSS of ingest in a fresh process (and its workers) for N and 4N events.
+- peak RSS of ingest in a fresh process (and its workers) for N and 4N events;
+- the JSON readers made for bulk loading, as candidates for a fast path over valid
+  lines: polars' ``read_ndjson``, DuckDB's ``read_json`` (one thread, the commit kept as
+  JSON) and pyarrow's ``read_json``; each parses the whole file into columns, before any
+  validation or action derivation, so it is an upper bound on what a fast path gains.
 """
 
 from __future__ import annotations
@@ -65,6 +69,38 @@ def bare(path: Path) -> int:
     return n
 
 
+def readers(path: Path) -> dict:
+    """The bulk JSON readers that can read this file at all (pyarrow's cannot: see the message)."""
+    out = {}
+    try:
+        import polars as pl
+
+        out["polars read_ndjson"] = lambda: pl.read_ndjson(path)
+    except ImportError:
+        print("polars is not installed: skipped")
+    try:
+        import duckdb
+
+        def duck() -> None:
+            con = duckdb.connect()
+            con.execute("SET threads = 1")
+            con.sql(f"SELECT * FROM read_json('{path}', format = 'newline_delimited', columns = "
+                    "{did: 'VARCHAR', time_us: 'BIGINT', kind: 'VARCHAR', commit: 'JSON'})").to_arrow_table()
+            con.close()
+
+        out["duckdb read_json, 1 thread"] = duck
+    except ImportError:
+        print("duckdb is not installed: skipped")
+    import pyarrow.json as pj
+
+    try:
+        pj.read_json(path)
+        out["pyarrow read_json"] = lambda: pj.read_json(path)
+    except Exception as exc:  # noqa: BLE001 - report why, and go on
+        print(f"pyarrow read_json cannot read Jetstream: {str(exc)[:120]}")
+    return out
+
+
 def memory(path: Path, work: Path, workers: int) -> dict:
     import subprocess
 
@@ -105,8 +141,10 @@ def main() -> None:
             finally:
                 gc.enable()
 
-        times = interleaved({"bare orjson.loads": lambda: bare(path), "decode + actions": decode_only,
-                             "ingest, 1 worker": run(1), "ingest, 2 workers": run(2)}, args.repeats)
+        contenders = {"bare orjson.loads": lambda: bare(path), "decode + actions": decode_only,
+                      "ingest, 1 worker": run(1), "ingest, 2 workers": run(2)}
+        contenders.update(readers(path))
+        times = interleaved(contenders, args.repeats)
         base = median(times["bare orjson.loads"])
         print()
         print_rates(times, lines, "lines", base, "ratio to bare", width=24)

@@ -33,6 +33,7 @@ import functools
 import hashlib
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -395,15 +396,22 @@ class EmbeddingCache:
     The folder is private (mode 0700): vectors are derived from users' posts.
     """
 
-    def __init__(self, root: str | os.PathLike[str], fingerprint: str) -> None:
+    def __init__(self, root: str | os.PathLike[str], fingerprint: str, *, only: Sequence[str] | None = None) -> None:
         self.dir = Path(root) / fingerprint
+        self.only = None if only is None else set(only)  # read these shards and no others: a snapshot
         self._shards: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+    def shard_names(self) -> list[str]:
+        """The complete shards on disk now (pass them as ``only`` for a snapshot of this moment)."""
+        return sorted(p.name for p in [*self.dir.glob("shard-*.keys.npy"), *self.dir.glob("shard-*.npz")])
 
     def _load(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per shard: sorted first-8-byte prefixes, the order that sorts them, the keys, the vectors."""
         if self._shards is None:
             self._shards = []
             for path in sorted(self.dir.glob("shard-*.keys.npy")) + sorted(self.dir.glob("shard-*.npz")):
+                if self.only is not None and path.name not in self.only:
+                    continue
                 if path.suffix == ".npz":
                     with np.load(path) as z:
                         keys, vecs = z["keys"], z["vectors"]
@@ -462,25 +470,29 @@ class EmbeddingCache:
             except OSError:  # pragma: no cover - not ours to change
                 pass
         shards = self._load()
-        n = len(list(self.dir.glob("shard-*.keys.npy"))) + len(list(self.dir.glob("shard-*.npz")))
-        while (self.dir / f"shard-{n:05d}.keys.npy").exists() or (self.dir / f"shard-{n:05d}.npz").exists():
-            n += 1
+        # a random part in the name: processes that add shards at once (Ray actors) never pick the same one
+        name = f"shard-{len(self.shard_names()):05d}-{secrets.token_hex(6)}"
         key_arr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         for suffix, arr in (("vectors", vecs), ("keys", key_arr)):
-            with atomic_path(self.dir / f"shard-{n:05d}.{suffix}.npy") as tmp:
+            with atomic_path(self.dir / f"{name}.{suffix}.npy") as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, arr)
         self._shards = shards
         self._add(key_arr.copy(), vecs)
 
 
+_SAME = object()
+
+
 def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None, *,
-                progress: bool = False) -> tuple[np.ndarray, dict]:
+                progress: bool = False, write_to: EmbeddingCache | None | object = _SAME) -> tuple[np.ndarray, dict]:
     """Vectors for ``texts``: from the cache where there, the encoder otherwise (each distinct text once).
 
-    Returns the vectors in input order and counts: texts, distinct, cached, encoded.
+    New vectors go to ``write_to`` (default: ``cache``). Returns the vectors in input
+    order and counts: texts, distinct, cached, encoded.
     """
+    write_to = cache if write_to is _SAME else write_to
     keys = [text_key(t) for t in texts]
     first: dict[bytes, int] = {}
     for i, k in enumerate(keys):
@@ -497,8 +509,8 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | 
     if len(todo):
         new = encoder.encode([uniq_texts[i] for i in todo], progress=progress)
         vecs[todo] = new
-        if cache is not None:
-            cache.put([uniq_keys[i] for i in todo], new)
+        if write_to is not None:
+            write_to.put([uniq_keys[i] for i in todo], new)
     pos = {k: i for i, k in enumerate(uniq_keys)}
     out = vecs[[pos[k] for k in keys]] if keys else vecs
     return out, {"texts": len(texts), "distinct": len(uniq_keys), "cached": int(found.sum()),

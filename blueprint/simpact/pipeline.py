@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -246,41 +246,34 @@ EMBED_CHUNK = 100_000  # texts per step of the embedding stage: bounds its memor
 
 
 def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool,
-                 removed: frozenset[str] = frozenset()) -> dict:
+                 removed: frozenset[str] = frozenset(), encode_chunks: "ChunkEncoder | None" = None) -> dict:
     """Users' mean vectors, a chunk of texts at a time.
 
-    Memory holds one chunk, the per-user sums and the cache's keys, never every text's
-    vector. Each distinct text is encoded once: the embedding cache (or, with the cache
-    off, a private one in the stage's folder, removed at the end) carries vectors
-    across chunks. The sums add the texts in file order, as one pass would.
+    Memory holds a chunk or two, the per-user sums and the cache's keys, never every
+    text's vector. Each chunk's distinct texts are looked up in the embedding cache as
+    it was when the stage began, and the others encoded; so a chunk's vectors do not
+    depend on which chunk ran first, and the Ray engine (``encode_chunks``, chunks
+    encoded on actors, results in order) gives the same bytes as this process. The
+    sums add the texts in file order, as one pass would.
     """
     path = threads_dir / "user_texts.parquet"
     users = _embedding_users(path, cfg, removed)
-    private = None
-    if cfg.cache_dir is not None:
-        cache = EmbeddingCache(default_cache_dir() if cfg.cache_dir == "default" else cfg.cache_dir,
-                               encoder.fingerprint)
-    else:
-        private = d / "_cache"
-        cache = EmbeddingCache(private, encoder.fingerprint)
+    cache_root = None if cfg.cache_dir is None else str(
+        default_cache_dir() if cfg.cache_dir == "default" else cfg.cache_dir)
+    snapshot = EmbeddingCache(cache_root, encoder.fingerprint).shard_names() if cache_root else None
+    encode = encode_chunks or LocalChunks(encoder, cache_root, snapshot, progress)
     dim = encoder.dim
     sums = np.zeros((len(users), dim), dtype=np.float64)
     counts = np.zeros(len(users), dtype=np.int64)
-    # texts read; distinct texts encoded; distinct texts of a chunk already in the cache (from an earlier
-    # build, or an earlier chunk of this one)
-    totals = {"texts": 0, "cached": 0, "encoded": 0}
+    totals = {"texts": 0, "cached": 0, "encoded": 0}  # cached / encoded: distinct texts of each chunk
     keys = pa.array(users, pa.string())
-    try:
-        for texts in _text_chunks(path, cfg, removed):
-            vectors, c = embed_texts(texts["text"].to_pylist(), encoder, cache, progress=progress)
-            for k in totals:
-                totals[k] += c[k]
-            idx = pa.compute.index_in(texts["did"], value_set=keys).to_numpy(zero_copy_only=False).astype(np.int64)
-            np.add.at(sums, idx, vectors)
-            np.add.at(counts, idx, 1)
-    finally:
-        if private is not None:
-            shutil.rmtree(private, ignore_errors=True)
+    chunks = _text_chunks(path, cfg, removed)
+    for texts, (vectors, c) in zip(_tee_dids(chunks), encode(t["text"].to_pylist() for t in chunks.copy())):
+        for k in totals:
+            totals[k] += c[k]
+        idx = pa.compute.index_in(texts, value_set=keys).to_numpy(zero_copy_only=False).astype(np.int64)
+        np.add.at(sums, idx, vectors)
+        np.add.at(counts, idx, 1)
     vectors = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
     table = pa.table({"did": keys,
                       "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
@@ -294,15 +287,50 @@ def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig,
             "backend": encoder.backend}
 
 
-def _text_chunks(path: Path, cfg: EmbedConfig, removed: frozenset[str]):
+ChunkEncoder = Callable[[Iterator[list[str]]], Iterator[tuple[np.ndarray, dict]]]
+
+
+class LocalChunks:
+    """Encodes chunks of texts in this process, in order: a :data:`ChunkEncoder`."""
+
+    def __init__(self, encoder: Encoder, cache_root: str | None, snapshot: list[str] | None,
+                 progress: bool = False) -> None:
+        self.encoder, self.progress = encoder, progress
+        self.read = None if cache_root is None else EmbeddingCache(cache_root, encoder.fingerprint, only=snapshot)
+        self.write = None if cache_root is None else EmbeddingCache(cache_root, encoder.fingerprint, only=())
+
+    def __call__(self, chunks: Iterator[list[str]]) -> Iterator[tuple[np.ndarray, dict]]:
+        for texts in chunks:
+            yield embed_texts(texts, self.encoder, self.read, write_to=self.write, progress=self.progress)
+
+
+class _Chunks:
+    """The persona texts in chunks, readable twice in step (the DIDs here, the texts by the encoder)."""
+
+    def __init__(self, path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> None:
+        self.path, self.cfg, self.removed = path, cfg, removed
+
+    def copy(self) -> "_Chunks":
+        return _Chunks(self.path, self.cfg, self.removed)
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=EMBED_CHUNK, columns=["did", "action", "text"]):
+            texts = pa.Table.from_batches([batch])
+            if not self.cfg.include_quotes:
+                texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
+            texts, _ = without_removed(texts, self.removed)  # users who asked to be removed get no persona
+            if texts.num_rows:
+                yield texts
+
+
+def _tee_dids(chunks: "_Chunks") -> Iterator[pa.ChunkedArray]:
+    for t in chunks:
+        yield t["did"]
+
+
+def _text_chunks(path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> _Chunks:
     """The texts that make personas, ``EMBED_CHUNK`` at a time: no quotes unless asked, no removed user."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=EMBED_CHUNK, columns=["did", "action", "text"]):
-        texts = pa.Table.from_batches([batch])
-        if not cfg.include_quotes:
-            texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
-        texts, _ = without_removed(texts, removed)  # users who asked to be removed get no persona
-        if texts.num_rows:
-            yield texts
+    return _Chunks(path, cfg, removed)
 
 
 def _embedding_users(path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> list[str]:

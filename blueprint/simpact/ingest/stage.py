@@ -9,7 +9,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -264,13 +264,17 @@ def plan(paths: Sequence[str | os.PathLike[str]], config: IngestConfig) -> tuple
 
 def ingest(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
            config: IngestConfig | None = None, *, progress: bool = False,
-           segments: tuple[list[Segment], list[str]] | None = None) -> IngestReport:
+           segments: tuple[list[Segment], list[str]] | None = None,
+           runner: Callable[[list[Segment], Path, IngestConfig], Iterator[tuple[Segment, dict]]] | None = None
+           ) -> IngestReport:
     """Ingest every input under ``paths`` into ``out_dir/events/part-FFFFF-SSSSS.parquet``.
 
     A part whose input has not changed (same sha256, same segment) and is complete on
     disk is kept, so a killed run resumes where it stopped, and the result is the same
     bytes as an uninterrupted run's. ``segments`` is a :func:`plan` made already (it
-    hashes every input). ``out_dir/quarantine.jsonl`` gathers the bad lines;
+    hashes every input). ``runner`` reads the segments still to do and yields each with its
+    report, in any order (default: local worker processes; the Ray engine passes its
+    own). ``out_dir/quarantine.jsonl`` gathers the bad lines;
     ``out_dir/report.json`` says where every line went.
     """
     config = config or IngestConfig()
@@ -295,7 +299,7 @@ def ingest(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
 
     with progress_bar(total=len(segs), desc="ingest", unit="part", enabled=progress) as bar:
         bar.update(len(done))
-        for seg, rep in _run(todo, parts_dir, config):
+        for seg, rep in (runner or _run)(todo, parts_dir, config):
             # written last: its presence marks the part complete
             write_json(parts_dir / f"{seg.stem}.json", {"fingerprint": fingerprint, "segment": _seg_id(seg),
                                                         "report": rep})
