@@ -172,6 +172,15 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--title", default="BluePrint")
     b.add_argument("--workers", type=int, default=0, help="ingest processes (default 0: one per CPU)")
     b.add_argument("--resume", action="store_true", help="skip finished stages, continue a killed one")
+    b.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (this machine, default) or ray (a local Ray instance, or the cluster at "
+                        "--ray-address); the dataset is the same bytes either way")
+    b.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --engine ray: join this Ray cluster (e.g. ray://head:10001 or auto)")
+    b.add_argument("--num-gpus", type=float, default=0,
+                   help="with --engine ray: GPUs for the embedding actors (one actor per GPU)")
+    b.add_argument("--embed-actors", type=int, default=None,
+                   help="with --engine ray: embedding actors (default: one per GPU, else one)")
 
     bl = sub.add_parser("baseline", help="run a baseline and write its predictions",
                         description="Baselines: majority, cluster_majority, random, persona_prior, retrieval, gbdt. "
@@ -371,8 +380,17 @@ def _cmd_build(a: argparse.Namespace) -> None:
         pii_region=a.pii_region, title=a.title,
         remove_dids=read_removal_list(a.remove_dids) if a.remove_dids else (),
         hold_out_labels=str(a.hold_out_labels) if a.hold_out_labels else None)
-    r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,
-              progress=not a.quiet)
+    if a.engine == "ray":
+        from blueprint.simpact.ray_engine import RayEngine
+
+        with RayEngine(a.ray_address, num_gpus=a.num_gpus, embed_actors=a.embed_actors) as engine:
+            r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,
+                      progress=not a.quiet, engine=engine)
+    else:
+        if a.ray_address or a.num_gpus or a.embed_actors:
+            raise BadInputError("--ray-address, --num-gpus and --embed-actors need --engine ray", field="--engine")
+        r = build(a.inputs, a.out, cfg, work_dir=a.work_dir, secret_file=a.secret_file, resume=a.resume,
+                  progress=not a.quiet)
     e = r.reports["export"]
     print(f"dataset: {r.dataset_dir} ({e['rows']} threads, {len(e['configs'])} configs)")
     if cfg.remove_dids:

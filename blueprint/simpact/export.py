@@ -36,7 +36,7 @@ from blueprint.actions import ACTIONS
 from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, features, split_of
 from blueprint.errors import BadInputError
 from blueprint.simpact.pii import Scrubber
-from blueprint.simpact.privacy import Take, cluster_ranks, prepare_rows, with_ranks
+from blueprint.simpact.privacy import BatchMapper, Take, cluster_ranks, prepare_rows, with_ranks
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,8 @@ class _Prepared:
 
 
 def _prepare(threads: Path, prepared: Path, partitions: Mapping[int, Mapping[str, int]], secret: bytes,
-             scrubber: Scrubber, report: "ExportReport", removed: frozenset[str], cfg: "ExportConfig") -> _Prepared:
+             scrubber: Scrubber, report: "ExportReport", removed: frozenset[str], cfg: "ExportConfig",
+             mapper: BatchMapper | None = None) -> _Prepared:
     """Run the privacy transforms into ``prepared`` (Parquet), keeping per row only split, action and clusters."""
     clustered = frozenset(next(iter(partitions.values())).keys())
     keyed = {k: (pa.array(sorted(labels), pa.string()),
@@ -245,11 +246,11 @@ def _prepare(threads: Path, prepared: Path, partitions: Mapping[int, Mapping[str
     writer: pq.ParquetWriter | None = None
     try:
         for part in prepare_rows(threads, secret, scrubber, report, removed, keep_times=cfg.time_mode == "cluster",
-                                 clustered=clustered):
+                                 clustered=clustered, mapper=mapper):
             if not part.num_rows:
                 continue
             out.rows += part.num_rows
-            out.ids.update(b"\n".join(x.encode() for x in part["id"].to_pylist()))
+            out.ids.update("".join(x + "\n" for x in part["id"].to_pylist()).encode())
             out.splits.append(np.array([_SPLIT_CODE[split_of(k, cfg.fractions)] for k in part["split_key"].to_pylist()],
                                        dtype=np.int8))
             out.actions.append(part["action"].to_numpy().astype(np.int8))
@@ -295,7 +296,8 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
            card_context: Mapping[str, Any] | None = None,
            user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0,
-           remove_dids: Sequence[str] = (), labels_path: str | os.PathLike[str] | None = None) -> ExportReport:
+           remove_dids: Sequence[str] = (), labels_path: str | os.PathLike[str] | None = None,
+           batch_mapper: BatchMapper | None = None) -> ExportReport:
     """Write the dataset directory. ``partitions[k][did]`` is the cluster of user ``did`` in partition k.
 
     Threads whose last author is in ``remove_dids`` are dropped; those users' messages in
@@ -310,6 +312,8 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
     Memory is bounded: the transformed rows go to a scratch Parquet file beside the
     directory (removed at the end) and are laid out from there a chunk at a time; in
     memory stay a few values per row (split, action, cluster per partition).
+    ``batch_mapper`` runs the transforms of each batch (the Ray engine runs them on its
+    workers); the output does not depend on it.
     """
     from blueprint.simpact.card import render_card
 
@@ -336,7 +340,7 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
         # ranks and ids come from every thread, before any is dropped, so that dropping some
         # (a removal request, say) changes nothing for the others
         prep = _prepare(threads, scratch / "rows.parquet", partitions, secret, scrubber or Scrubber(), report,
-                        removed, cfg)
+                        removed, cfg, batch_mapper)
         return _lay_out(prep, partitions, out_dir, cfg, report, removed, card_context, user_vectors, seed,
                         labels_path, render_card)
     finally:
@@ -415,7 +419,7 @@ def build_fingerprint(ids: Any, thread_clusters: Mapping[int, np.ndarray], cfg: 
                       hold_out: bool) -> str:
     """12 hex characters that change with anything the released rows hold: ids, personas, time mode, labels.
 
-    ``ids`` is a sha256 over the ids (batch by batch, each batch's ids joined by newlines).
+    ``ids`` is a sha256 over the ids, each followed by a newline.
     """
     h = ids.copy()
     for k in sorted(thread_clusters):

@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -38,6 +38,9 @@ from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
 from blueprint.simpact.privacy import create_secret, load_secret, without_removed
 from blueprint.simpact.threads import ThreadConfig, build_threads
+
+if TYPE_CHECKING:
+    from blueprint.simpact.ray_engine import RayEngine
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +159,10 @@ class _Stage:
         return report, False
 
 
+def _call(stage: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
 def default_work_dir(out_dir: Path) -> Path:
     return out_dir.parent / f"{out_dir.name}-work"
 
@@ -163,8 +170,14 @@ def default_work_dir(out_dir: Path) -> Path:
 def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
           config: BuildConfig | None = None, *, work_dir: str | os.PathLike[str] | None = None,
           secret_file: str | os.PathLike[str] | None = None, resume: bool = False,
-          progress: bool = False) -> BuildResult:
-    """Run every stage from raw records to the dataset directory ``out_dir``."""
+          progress: bool = False, engine: "RayEngine | None" = None) -> BuildResult:
+    """Run every stage from raw records to the dataset directory ``out_dir``.
+
+    ``engine``: None runs here (worker processes for ingest); a started
+    :class:`~blueprint.simpact.ray_engine.RayEngine` runs the stages' work on Ray. The
+    dataset, and the stages' fingerprints (so ``resume``), do not depend on it.
+    """
+    run = _call if engine is None else engine.call
     cfg = config or BuildConfig()
     out_dir = Path(out_dir)
     work = Path(work_dir) if work_dir is not None else default_work_dir(out_dir)
@@ -185,14 +198,15 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         segments = plan(inputs, cfg.ingest)  # hashes every input once
         digests = sorted({(s.input.name, s.sha256) for s in segments[0]})
         fp = _fingerprint("ingest", PIPELINE_VERSION, digests, cfg.ingest.fingerprint())
-        reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(inputs, d, cfg.ingest, progress=progress,
-                                                                          segments=segments).to_dict()["totals"])
+        reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(
+            inputs, d, cfg.ingest, progress=progress, segments=segments,
+            runner=engine.ingest_runner if engine is not None else None).to_dict()["totals"])
     _log_ingest(reports["ingest"])
 
     fp = _fingerprint("threads", fp, asdict(cfg.threads))
     with measure("threads"):
-        reports["threads"], _ = stage.run("threads", fp, lambda d: build_threads(work / "ingest", d, cfg.threads,
-                                                                                  progress=progress).to_dict())
+        reports["threads"], _ = stage.run("threads", fp, lambda d: run(
+            "threads", build_threads, work / "ingest", d, cfg.threads, progress=progress).to_dict())
     r = reports["threads"]
     log.info("threads: %d examples from %d events; %d users in scope of %d; %d skipped, %d quarantined",
              r["examples"], r["events"], r["users_in_scope"], r["users_seen"], r["skipped"], r["quarantined"])
@@ -203,17 +217,18 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     fp = _fingerprint("embed", fp, asdict(cfg.embed), encoder.fingerprint, removal)
     with measure("embed"):
         reports["embed"], _ = stage.run("embed", fp, lambda d: _embed_stage(work / "threads", d, encoder, cfg.embed,
-                                                                            progress, frozenset(removal)))
+                                                                            progress, frozenset(removal), engine))
 
     fp = _fingerprint("cluster", fp, asdict(cfg.cluster))
     with measure("cluster"):
-        reports["cluster"], _ = stage.run("cluster", fp, lambda d: _cluster_stage(work / "embed", d, cfg.cluster))
+        reports["cluster"], _ = stage.run("cluster", fp, lambda d: run("cluster", _cluster_stage, work / "embed", d,
+                                                                       cfg.cluster))
 
     fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title, cfg.source, removal,
                       cfg.hold_out_labels, hashlib.sha256(secret).hexdigest(), str(out_dir.resolve()), secret_note)
     with measure("export"):
         reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
-                                         lambda d: _export_stage(work, out_dir, secret, cfg, secret_note))
+                                         lambda d: _export_stage(work, out_dir, secret, cfg, secret_note, engine))
     log.info("export: %d rows in %d configs -> %s", reports["export"]["rows"], len(reports["export"]["configs"]),
              out_dir)
     return BuildResult(out_dir, work, secret_path, reports, measure.seconds, measure.peak_rss_mb)
@@ -246,14 +261,14 @@ EMBED_CHUNK = 100_000  # texts per step of the embedding stage: bounds its memor
 
 
 def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool,
-                 removed: frozenset[str] = frozenset(), encode_chunks: "ChunkEncoder | None" = None) -> dict:
+                 removed: frozenset[str] = frozenset(), engine: "RayEngine | None" = None) -> dict:
     """Users' mean vectors, a chunk of texts at a time.
 
     Memory holds a chunk or two, the per-user sums and the cache's keys, never every
     text's vector. Each chunk's distinct texts are looked up in the embedding cache as
     it was when the stage began, and the others encoded; so a chunk's vectors do not
-    depend on which chunk ran first, and the Ray engine (``encode_chunks``, chunks
-    encoded on actors, results in order) gives the same bytes as this process. The
+    depend on which chunk ran first, and the Ray engine (chunks encoded on actors,
+    results in order) gives the same bytes as this process. The
     sums add the texts in file order, as one pass would.
     """
     path = threads_dir / "user_texts.parquet"
@@ -261,7 +276,8 @@ def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig,
     cache_root = None if cfg.cache_dir is None else str(
         default_cache_dir() if cfg.cache_dir == "default" else cfg.cache_dir)
     snapshot = EmbeddingCache(cache_root, encoder.fingerprint).shard_names() if cache_root else None
-    encode = encode_chunks or LocalChunks(encoder, cache_root, snapshot, progress)
+    encode = (LocalChunks(encoder, cache_root, snapshot, progress) if engine is None
+              else engine.chunk_encoder(encoder, cache_root, snapshot, progress))
     dim = encoder.dim
     sums = np.zeros((len(users), dim), dtype=np.float64)
     counts = np.zeros(len(users), dtype=np.int64)
@@ -371,7 +387,8 @@ def read_partitions(cluster_dir: Path) -> dict[int, dict[str, int]]:
     return {int(name[1:]): dict(zip(dids, t[name].to_pylist())) for name in t.column_names if name != "did"}
 
 
-def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, secret_note: str = "") -> dict:
+def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, secret_note: str = "",
+                  engine: "RayEngine | None" = None) -> dict:
     partitions = read_partitions(work / "cluster")
     context = {
         "title": cfg.title,
@@ -385,7 +402,8 @@ def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, se
     report = export(work / "threads" / "threads.parquet", partitions, out_dir, secret=secret, config=cfg.export,
                     scrubber=Scrubber(region=cfg.pii_region), card_context=context,
                     user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
-                    remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels)
+                    remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels,
+                    batch_mapper=engine.batch_mapper if engine is not None else None)
     return report.to_dict()
 
 

@@ -24,8 +24,9 @@ import os
 import secrets
 import stat
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Protocol, Sequence
+from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 import orjson
@@ -175,11 +176,11 @@ class Take:
 class _ScrubCache:
     """Scrubbed texts by text, so a post that is context in many threads is scrubbed once (bounded memory)."""
 
-    def __init__(self, scrubber: Scrubber, counts: Counter, limit: int = 100_000) -> None:
-        self.scrubber, self.counts, self.limit = scrubber, counts, limit
+    def __init__(self, scrubber: Scrubber, limit: int = 100_000) -> None:
+        self.scrubber, self.limit = scrubber, limit
         self.done: dict[str, tuple[str, tuple[str, ...]]] = {}
 
-    def __call__(self, text: str | None) -> str | None:
+    def __call__(self, text: str | None, counts: Counter) -> str | None:
         if text is None:
             return None
         hit = self.done.get(text)
@@ -190,7 +191,7 @@ class _ScrubCache:
                 self.done.clear()
             self.done[text] = hit
         for kind in hit[1]:
-            self.counts[kind] += 1
+            counts[kind] += 1
         return hit[0]
 
 
@@ -209,16 +210,68 @@ def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
 REMOVED = "<REMOVED>"
 
 
+@dataclass
+class BatchCounts:
+    """What transforming one batch counted; added into the export report in batch order."""
+
+    dropped: Counter = field(default_factory=Counter)
+    removed_messages: int = 0
+    pii: Counter = field(default_factory=Counter)
+
+
+Work = Iterator[tuple[pa.Table, np.ndarray]]
+"""Batches of threads, each with its messages' ranks, in order."""
+BatchMapper = Callable[[Work, "BatchJob"], Iterator[tuple[pa.Table, BatchCounts]]]
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """Everything a batch's transform needs besides the batch: picklable, so a Ray task can take it."""
+
+    secret: bytes
+    scrubber: Scrubber
+    removed: frozenset[str]
+    keep_times: bool
+    clustered: pa.Array | None
+
+
+def prepare_batch(threads: pa.Table, ranks: np.ndarray, job: BatchJob, scrub: "_ScrubCache | None" = None
+                  ) -> tuple[pa.Table, BatchCounts]:
+    """One batch of threads through every transform, and what it counted."""
+    counts = BatchCounts()
+    scrub = scrub or _ScrubCache(job.scrubber)
+    part = _prepare_batch(threads, ranks, job.secret, scrub, counts, job.removed, job.keep_times)
+    part, n_gone = without_removed(part, job.removed)
+    if n_gone:
+        counts.dropped["removal_request"] += n_gone
+    if job.clustered is not None:
+        has = pc.is_in(part["did"], value_set=job.clustered)
+        lost = int(pc.sum(pc.invert(has)).as_py() or 0)
+        if lost:
+            counts.dropped["actor_without_persona"] += lost
+            part = part.filter(has)
+    return part, counts
+
+
+def local_batches(work: Work, job: BatchJob) -> Iterator[tuple[pa.Table, BatchCounts]]:
+    """The :data:`BatchMapper` of this process: one batch after another, one scrub cache for all."""
+    scrub = _ScrubCache(job.scrubber)
+    for threads, ranks in work:
+        yield prepare_batch(threads, ranks, job, scrub)
+
+
 def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrubber,
                  report: "PrivacyCounts", removed: frozenset[str] = frozenset(), keep_times: bool = False,
-                 clustered: frozenset[str] | None = None) -> Iterator[pa.Table]:
+                 clustered: frozenset[str] | None = None, *, mapper: BatchMapper | None = None) -> Iterator[pa.Table]:
     """Apply the privacy transforms to every thread of a threads Parquet file, a batch at a time.
 
     Yields tables of rows without ``cluster_id``. Threads whose actor asked to be
     removed, or (with ``clustered``) has no persona, are dropped and counted in
     ``report.dropped``; ranks and ids are computed over every thread first, so dropping
-    some changes nothing for the others. Memory holds one batch (and the DuckDB sort
-    behind the ranks, which spills to disk), never the whole table.
+    some changes nothing for the others. Memory holds a batch or a few (and the DuckDB
+    sort behind the ranks, which spills to disk), never the whole table. ``mapper`` runs
+    the batches' transforms (default: here, in order; the Ray engine: on its workers),
+    and must yield them in order.
 
     Extra columns, dropped before writing: ``did`` (the actor, to join clusters and
     removals) and, with ``keep_times``, ``_times``/``_uris`` (per message, to rank time
@@ -230,26 +283,24 @@ def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrub
     ranks = Take(message_ranks(
         f"SELECT file_row_number AS row, 0 AS g, list_transform(messages, lambda m: m.time_us) AS times, "
         f"list_transform(messages, lambda m: m.uri) AS uris FROM {_parquet(path)}"))
-    pii_counts: Counter = Counter()
-    scrub = _ScrubCache(scrubber, pii_counts)
-    clustered_sorted = pa.array(sorted(clustered), pa.string()) if clustered is not None else None
-    for batch in _batches(path, _BATCH):
-        n = int(pc.sum(pc.list_value_length(batch.column("messages"))).as_py() or 0)
-        part = _prepare_batch(pa.Table.from_batches([batch]), ranks(n), secret, scrub, report, removed, keep_times)
-        part, n_gone = without_removed(part, removed)
-        if n_gone:
-            report.dropped["removal_request"] += n_gone
-        if clustered_sorted is not None:
-            has = pc.is_in(part["did"], value_set=clustered_sorted)
-            lost = int(pc.sum(pc.invert(has)).as_py() or 0)
-            if lost:
-                report.dropped["actor_without_persona"] += lost
-                part = part.filter(has)
-        report.pii_replaced = dict(sorted(pii_counts.items()))
+    job = BatchJob(secret, scrubber, frozenset(removed), keep_times,
+                   pa.array(sorted(clustered), pa.string()) if clustered is not None else None)
+
+    def work() -> Work:
+        for batch in _batches(path, _BATCH):
+            n = int(pc.sum(pc.list_value_length(batch.column("messages"))).as_py() or 0)
+            yield pa.Table.from_batches([batch]), ranks(n)
+
+    pii: Counter = Counter()
+    for part, counts in (mapper or local_batches)(work(), job):
+        report.dropped.update(counts.dropped)
+        report.removed_messages += counts.removed_messages
+        pii.update(counts.pii)
+        report.pii_replaced = dict(sorted(pii.items()))
         yield part
 
 
-def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _ScrubCache, report: "PrivacyCounts",
+def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _ScrubCache, report: BatchCounts,
                    removed: frozenset[str], keep_times: bool) -> pa.Table:
     msgs = threads["messages"].combine_chunks()
     offsets = msgs.offsets.to_numpy() - msgs.offsets[0].as_py()
@@ -274,7 +325,7 @@ def _prepare_batch(threads: pa.Table, ranks: np.ndarray, secret: bytes, scrub: _
             report.removed_messages += 1
             text_list.append(REMOVED)
         else:
-            text_list.append(scrub(t))
+            text_list.append(scrub(t, report.pii))
     times = threads["time_us"].to_pylist()
     user_ids: list[str] = [""] * n_msgs
     ids: list[str] = []

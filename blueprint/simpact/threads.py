@@ -37,11 +37,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blueprint._io import atomic_open, atomic_path, write_json
@@ -199,7 +200,7 @@ def _connect(out_dir: Path, memory_limit: str | None, threads: int | None):
         p.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute(f"SET temp_directory = '{out_dir / '_threads.tmp'}'")
-    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET preserve_insertion_order = false")  # every order that matters is an ORDER BY
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
@@ -479,28 +480,84 @@ def _store(con, out: dict[str, list]) -> None:
         con.execute(f"INSERT INTO {name} SELECT * FROM batch")
 
 
-_THREADS_SQL = """
-    WITH c AS (
-        SELECT ctx.ex, list({'did': o.did, 'text': v.text, 'time_us': o.time_us, 'uri': o.uri} ORDER BY ctx.pos)
-               AS msgs
-        FROM ctx JOIN ev o ON o.seq = ctx.created JOIN ev v ON v.seq = ctx.version
-        GROUP BY ctx.ex)
-    SELECT CASE WHEN x.suffix THEN e.uri || '#' || e.action || '@' || CAST(e.time_us AS VARCHAR) ELSE e.uri END AS key,
-           e.did, e.action, e.time_us,
-           list_append(coalesce(c.msgs, []),
-                       {'did': e.did,
-                        'text': CASE WHEN e.action IN ('post', 'reply', 'quote', 'post_update') THEN e.text END,
-                        'time_us': e.time_us, 'uri': e.uri}) AS messages,
-           e.src, e.line
-    FROM ex x JOIN ev e ON e.seq = x.seq LEFT JOIN c ON c.ex = x.seq
-    ORDER BY x.seq"""
+_EXAMPLES_SQL = """
+    SELECT x.seq, x.suffix, e.uri, e.did, e.action, e.time_us, e.text, e.src, e.line
+    FROM ex x JOIN ev e ON e.seq = x.seq ORDER BY x.seq"""
+_CONTEXT_SQL = """
+    SELECT c.ex, o.did, v.text, o.time_us, o.uri
+    FROM ctx c JOIN ev o ON o.seq = c.created JOIN ev v ON v.seq = c.version ORDER BY c.ex, c.pos"""
+_TEXT_ACTIONS = pa.array(["post", "reply", "quote", "post_update"])
 
 
-def _write(reader, path: Path, schema: pa.Schema) -> None:
+class _Rows:
+    """Takes rows from an ordered stream of record batches while a key column stays at or below a bound."""
+
+    def __init__(self, reader) -> None:
+        self.reader = iter(reader)
+        self.buf: pa.Table | None = None
+
+    def upto(self, bound: int) -> pa.Table:
+        parts = []
+        while True:
+            if self.buf is None or not self.buf.num_rows:
+                batch = next(self.reader, None)
+                if batch is None:
+                    break
+                self.buf = pa.Table.from_batches([batch])
+            keys = self.buf.column(0).to_numpy()
+            cut = int(np.searchsorted(keys, bound, side="right"))
+            parts.append(self.buf.slice(0, cut))
+            self.buf = self.buf.slice(cut)
+            if self.buf.num_rows:
+                break
+        return pa.concat_tables(parts) if parts else None
+
+
+def _thread_batches(con) -> Iterator[pa.Table]:
+    """The threads rows in event order: each example's context and its own message, assembled in Arrow.
+
+    Two ordered streams (the examples, and every context message by example and
+    position) are merged here rather than aggregated into lists by DuckDB, whose list
+    aggregation does not spill to disk.
+    """
+    context = _Rows(con.cursor().sql(_CONTEXT_SQL).to_arrow_reader(_BATCH))
+    for batch in con.cursor().sql(_EXAMPLES_SQL).to_arrow_reader(_BATCH):
+        ex = pa.Table.from_batches([batch])
+        seqs = ex["seq"].to_numpy()
+        ctx = context.upto(int(seqs[-1]))
+        ctx_ex = ctx["ex"].to_numpy() if ctx is not None else np.zeros(0, np.int64)
+        n_ctx = np.searchsorted(ctx_ex, seqs, side="right") - np.searchsorted(ctx_ex, seqs, side="left")
+        offsets = np.concatenate([[0], np.cumsum(n_ctx + 1)]).astype(np.int32)
+        actor_text = pc.if_else(pc.is_in(ex["action"], value_set=_TEXT_ACTIONS), ex["text"],
+                                pa.nulls(ex.num_rows, pa.string()))
+        actor = pa.table({"did": ex["did"], "text": actor_text, "time_us": ex["time_us"], "uri": ex["uri"]})
+        parts = [actor] if ctx is None else [ctx.select(["did", "text", "time_us", "uri"]), actor]
+        combined = pa.concat_tables([p.cast(actor.schema) for p in parts]).combine_chunks()
+        n_c = len(ctx_ex)
+        actor_pos = offsets[1:] - 1
+        ctx_pos = np.delete(np.arange(offsets[-1]), actor_pos)
+        perm = np.empty(offsets[-1], dtype=np.int64)
+        perm[ctx_pos] = np.arange(n_c)
+        perm[actor_pos] = n_c + np.arange(ex.num_rows)
+        msgs = combined.take(pa.array(perm)).to_struct_array() if hasattr(pa.Table, "to_struct_array") else \
+            pa.StructArray.from_arrays([combined[c].combine_chunks().take(pa.array(perm)) for c in combined.column_names],
+                                       names=combined.column_names)
+        if isinstance(msgs, pa.ChunkedArray):
+            msgs = msgs.combine_chunks()
+        suffix = ex["suffix"].to_numpy(zero_copy_only=False)
+        uris, actions, times = ex["uri"].to_pylist(), ex["action"].to_pylist(), ex["time_us"].to_pylist()
+        keys = [f"{u}#{a}@{t}" if sx else u for u, a, t, sx in zip(uris, actions, times, suffix)]
+        yield pa.table({"key": pa.array(keys, pa.string()), "did": ex["did"], "action": ex["action"],
+                        "time_us": ex["time_us"], "messages": pa.ListArray.from_arrays(pa.array(offsets), msgs),
+                        "src": ex["src"], "line": ex["line"]})
+
+
+def _write(batches, path: Path, schema: pa.Schema) -> None:
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-            for batch in reader:
-                w.write_table(pa.Table.from_batches([batch]).cast(schema))
+            for batch in batches:
+                table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+                w.write_table(table.cast(schema))
 
 
 def build_threads(events_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -533,7 +590,7 @@ def build_threads(events_dir: str | os.PathLike[str], out_dir: str | os.PathLike
             for batch in _slim(con, cfg):
                 _store(con, replay.run(batch))
                 pbar.update(batch.num_rows)
-        _write(con.sql(_THREADS_SQL).to_arrow_reader(_BATCH), out_dir / "threads.parquet", THREAD_SCHEMA)
+        _write(_thread_batches(con), out_dir / "threads.parquet", THREAD_SCHEMA)
         _write(con.sql("SELECT e.did, e.action, e.text FROM texts t JOIN ev e ON e.seq = t.seq ORDER BY t.seq")
                .to_arrow_reader(_BATCH), out_dir / "user_texts.parquet", USER_TEXT_SCHEMA)
         bad = con.execute("SELECT e.src, e.line, b.reason FROM bad b JOIN ev e ON e.seq = b.seq ORDER BY b.seq") \
