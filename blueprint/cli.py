@@ -170,7 +170,8 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--time-mode", choices=("global", "cluster"), default="global",
                    help="relative_integer_time ranks over the whole dataset (default, as the paper) or per cluster")
     b.add_argument("--title", default="BluePrint")
-    b.add_argument("--workers", type=int, default=0, help="ingest processes (default 0: one per CPU)")
+    b.add_argument("--workers", type=int, default=0,
+                   help="worker processes for ingest and for the export's PII scrubbing (default 0: one per CPU)")
     b.add_argument("--resume", action="store_true", help="skip finished stages, continue a killed one")
     b.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local (this machine, default) or ray (a local Ray instance, or the cluster at "

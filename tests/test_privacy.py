@@ -272,3 +272,27 @@ def test_audit_reports_an_evasion_an_older_scrubber_let_through(built, tmp_path,
     report = audit(bad, raw=[root / "raw"], min_cluster=5)
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert status["residual_pii"] == "fail" and not report["ok"]
+
+
+def test_export_in_worker_processes_is_the_same_bytes(built, tmp_path, monkeypatch):
+    """The export's batches transformed in two processes, results taken in order: the same dataset as one process."""
+    import filecmp
+
+    from blueprint.simpact import privacy
+    from blueprint.simpact.export import export
+    from blueprint.simpact.pii import Scrubber
+    from blueprint.simpact.pipeline import read_partitions
+
+    root, removed = built
+    work = root / "removed-work"
+    monkeypatch.setattr(privacy, "_BATCH", 97)  # many batches, several in flight
+    kw = dict(partitions=read_partitions(work / "cluster"), secret=b"k" * 40, scrubber=Scrubber(region="CA"),
+              remove_dids=removed)
+    one = export(work / "threads" / "threads.parquet", out_dir=tmp_path / "one", **kw)
+    two = export(work / "threads" / "threads.parquet", out_dir=tmp_path / "two",
+                 batch_mapper=privacy.process_batches(2), **kw)
+    assert one.to_dict() == two.to_dict() and one.rows > 5 * 97 and one.dropped["removal_request"] > 0
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*")
+                                     if p.is_file())
+    assert all(filecmp.cmp(tmp_path / "one" / f, tmp_path / "two" / f, shallow=False) for f in files)

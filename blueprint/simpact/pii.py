@@ -465,9 +465,13 @@ class Scrubber:
         if unknown:
             raise ValueError(f"unknown PII types {unknown}; available: {list(PII_TYPES)}")
         self.types = tuple(types)
+        self.region = region
         self._recognizers = [table[t] for t in self.types]
         self._word_email = "EMAIL_ADDRESS" in self.types and normalise
         self._normalise = normalise
+
+    def __reduce__(self):  # the recognizers are closures: rebuild them in the receiving process
+        return (_scrubber, (self.types, self.region, self._normalise))
 
     def spans(self, text: str) -> list[Span]:
         """Every PII span in ``text`` (original indices), non-overlapping, in order."""
@@ -498,3 +502,7 @@ def replace_spans(text: str, spans: Sequence[Span]) -> str:
         last = s.end
     out.append(text[last:])
     return "".join(out)
+
+
+def _scrubber(types: Sequence[str], region: str, normalise: bool) -> Scrubber:
+    return Scrubber(types, region=region, normalise=normalise)

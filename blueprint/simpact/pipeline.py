@@ -36,7 +36,7 @@ from blueprint.simpact.embed import DEFAULT_MODEL, EmbeddingCache, Encoder, defa
 from blueprint.simpact.export import ExportConfig, export
 from blueprint.simpact.ingest import IngestConfig, ingest, plan
 from blueprint.simpact.pii import Scrubber
-from blueprint.simpact.privacy import create_secret, load_secret, without_removed
+from blueprint.simpact.privacy import create_secret, load_secret, process_batches, without_removed
 from blueprint.simpact.threads import ThreadConfig, build_threads
 
 if TYPE_CHECKING:
@@ -157,6 +157,11 @@ class _Stage:
         write_json(manifest, {"stage": name, "fingerprint": fingerprint, "version": PIPELINE_VERSION,
                               "report": report})
         return report, False
+
+
+def _workers(cfg: BuildConfig) -> int:
+    """Worker processes for ingest and export (``--workers``; 0: one per CPU)."""
+    return cfg.ingest.workers or os.cpu_count() or 1
 
 
 def _call(stage: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -403,7 +408,7 @@ def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, se
                     scrubber=Scrubber(region=cfg.pii_region), card_context=context,
                     user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
                     remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels,
-                    batch_mapper=engine.batch_mapper if engine is not None else None)
+                    batch_mapper=engine.batch_mapper if engine is not None else process_batches(_workers(cfg)))
     return report.to_dict()
 
 

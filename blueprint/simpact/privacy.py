@@ -142,7 +142,8 @@ def message_ranks(source: str, tables: Mapping[str, pa.Table] | None = None, *,
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET preserve_insertion_order = false")  # the query orders its output
+        con.execute("SET enable_progress_bar = false")
         for name, table in (tables or {}).items():
             con.register(name, table)
         for batch in con.sql(_RANK_SQL.format(source=source)).to_arrow_reader(1 << 16):
@@ -258,6 +259,29 @@ def local_batches(work: Work, job: BatchJob) -> Iterator[tuple[pa.Table, BatchCo
     scrub = _ScrubCache(job.scrubber)
     for threads, ranks in work:
         yield prepare_batch(threads, ranks, job, scrub)
+
+
+def process_batches(workers: int) -> BatchMapper:
+    """A :data:`BatchMapper` over ``workers`` local processes (a few batches in flight, results in order)."""
+    if workers <= 1:
+        return local_batches
+
+    def mapper(work: Work, job: BatchJob) -> Iterator[tuple[pa.Table, BatchCounts]]:
+        import multiprocessing as mp
+        from collections import deque
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: forking a process that runs Arrow's and DuckDB's thread pools can deadlock
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            pending: deque = deque()
+            for threads, ranks in work:
+                pending.append(pool.submit(prepare_batch, threads, ranks, job))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    return mapper
 
 
 def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrubber,

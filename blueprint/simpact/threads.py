@@ -201,6 +201,7 @@ def _connect(out_dir: Path, memory_limit: str | None, threads: int | None):
     con = duckdb.connect(str(db))
     con.execute(f"SET temp_directory = '{out_dir / '_threads.tmp'}'")
     con.execute("SET preserve_insertion_order = false")  # every order that matters is an ORDER BY
+    con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
