@@ -129,6 +129,25 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compress", choices=("gz", "zst"), default=None)
     s.add_argument("--force", action="store_true", help="replace an existing output folder")
 
+    co = sub.add_parser("collect", help="capture Bluesky from a Jetstream instance into hourly files that build reads",
+                        description="Writes every event verbatim into OUT/YYYY-MM/DD/HH/jetstream.jsonl (zstd once the "
+                                    "hour is over); resumes from OUT/_cursor.json. Ctrl-C or SIGTERM stops cleanly.")
+    co.add_argument("--out", required=True, type=Path, help="the capture folder (RAW_DIR for blueprint build)")
+    co.add_argument("--endpoint", default="wss://jetstream2.us-east.bsky.network/subscribe",
+                    help="a Jetstream subscribe URL, ws:// or wss:// (default: %(default)s)")
+    co.add_argument("--collections", nargs="+", default=None, metavar="NSID",
+                    help="collections to ask for (default: the five behind the 13 actions: post, like, repost, "
+                         "follow, block)")
+    co.add_argument("--dids", type=Path, default=None, metavar="FILE", help="only these users (one DID per line)")
+    stop = co.add_mutually_exclusive_group()
+    stop.add_argument("--until", default=None, metavar="TIME",
+                      help="stop at the first event at or after TIME (ISO 8601, or unix microseconds)")
+    stop.add_argument("--max-events", type=int, default=None, help="stop after writing N events")
+    co.add_argument("--window-s", type=float, default=5.0,
+                    help="a reconnection asks for events from the cursor minus this many seconds (default 5)")
+    co.add_argument("--flush-s", type=float, default=1.0,
+                    help="flush the files and write the cursor at least this often (default 1 s)")
+
     b = sub.add_parser("build", help="run the SIMPACT pipeline on raw records")
     b.add_argument("inputs", nargs="+", type=Path,
                    help="Jetstream JSONL (.jsonl, .gz, .zst), repository exports (.car), getPostThread "
@@ -358,6 +377,21 @@ def _cmd_synth(a: argparse.Namespace) -> None:
           f"planted PII spans {sum(c['pii'].values())}; malformed lines {sum(c['corrupt'].values())}")
 
 
+def _cmd_collect(a: argparse.Namespace) -> int:
+    from blueprint.actions import COLLECTIONS
+    from blueprint.collect import CollectConfig, collect, parse_time, read_dids
+
+    cfg = CollectConfig(endpoint=a.endpoint, collections=tuple(a.collections or sorted(COLLECTIONS)),
+                        dids=read_dids(a.dids) if a.dids else (), until_us=parse_time(a.until) if a.until else None,
+                        max_events=a.max_events, window_s=a.window_s, flush_s=a.flush_s)
+    r = collect(a.out, cfg, progress=not a.quiet)
+    by = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in sorted(r.by_collection.items())) or "none"
+    print(f"{a.out}: {r.written} events written ({by}); {r.duplicates} duplicates dropped; "
+          f"{sum(r.quarantined.values())} frames quarantined; {r.reconnects} reconnections; "
+          f"stopped by {r.stopped or 'signal'}; cursor {r.cursor}")
+    return 0
+
+
 def _cmd_build(a: argparse.Namespace) -> None:
     from blueprint.data import check_fractions
     from blueprint.simpact.cluster import ClusterConfig
@@ -581,6 +615,7 @@ def _cmd_stats(a: argparse.Namespace) -> None:
 COMMANDS = {
     "demo": _cmd_demo,
     "synth": _cmd_synth,
+    "collect": _cmd_collect,
     "build": _cmd_build,
     "baseline": _cmd_baseline,
     "predict": _cmd_predict,
