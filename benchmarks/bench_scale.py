@@ -10,10 +10,11 @@ in the same period, as a month of Bluesky is. Size N uses the first N/120,000 ti
 
 Each size is built in a fresh process with the build's paper settings (English,
 the shipped election keywords, at least 2 posts per user, partitions 2 and 25,
-size_min 10, two ingest workers). The embedding model is a tiny random BERT made by
-the benchmark: at 70 texts a second, all-MiniLM-L6-v2 on this CPU would spend hours on
-the texts of the larger corpora, so its time is extrapolated instead from its
-measured throughput on 1,000 of them (torch, and the fastest backend, openvino-bf16).
+size_min 10, two worker processes for ingest and export). The embedding model is a
+tiny random BERT made by the benchmark (one torch thread, batches of 256): at 70 texts
+a second, all-MiniLM-L6-v2 on this CPU would spend hours on the texts of the larger
+corpora, so its time is extrapolated instead from its measured throughput on 1,000 of
+them (torch, and the fastest backend, openvino-bf16).
 
 Prints, per size, one table of stages: seconds, items per second, peak RSS (the build
 process, and the ingest workers apart); then the peak-RSS growth from 2M to 8M events
@@ -49,7 +50,7 @@ from blueprint.simpact.ingest import IngestConfig
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
 tiles = sorted(Path(sys.argv[1]).glob("tile-*"))[: int(sys.argv[2])]
 out = Path(sys.argv[3])
-cfg = BuildConfig(ingest=IngestConfig(workers=2), embed=EmbedConfig(model=sys.argv[4], cache_dir=None),
+cfg = BuildConfig(ingest=IngestConfig(workers=2), embed=EmbedConfig(model=sys.argv[4], cache_dir=None, batch_size=256),
                   cluster=ClusterConfig(partitions=(2, 25), size_min=10, n_init=1))
 r = build(tiles, out / "ds", cfg, work_dir=out / "work", secret_file=out / "s.key")
 print(json.dumps({"seconds": r.seconds, "peak_rss_mb": r.peak_rss_mb, "reports": {
@@ -111,8 +112,10 @@ def run_size(root: Path, tiles: int, model: Path, keep: bool) -> dict:
     out = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     (out / "s.key").write_text("k" * 48)
     try:
+        # one torch thread: the tiny model's small matrices gain nothing from two, and lose much when the
+        # export's workers or another process hold the cores
         proc = subprocess.run([sys.executable, "-c", _BUILD, str(root), str(tiles), str(out), str(model)],
-                              capture_output=True, text=True, env={**os.environ, "BLUEPRINT_LOG": "warning"})
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if proc.returncode:
             raise RuntimeError(f"the build of {tiles} tiles failed:\n{proc.stderr[-3000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
