@@ -142,7 +142,8 @@ def _build_parser() -> argparse.ArgumentParser:
     stop = co.add_mutually_exclusive_group()
     stop.add_argument("--until", default=None, metavar="TIME",
                       help="stop at the first event at or after TIME (ISO 8601, or unix microseconds)")
-    stop.add_argument("--max-events", type=int, default=None, help="stop after writing N events")
+    stop.add_argument("--max-events", type=int, default=None, metavar="N",
+                      help="stop once the capture holds N events (counted over restarts)")
     co.add_argument("--window-s", type=float, default=5.0,
                     help="a reconnection asks for events from the cursor minus this many seconds (default 5)")
     co.add_argument("--flush-s", type=float, default=1.0,
