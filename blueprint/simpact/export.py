@@ -246,7 +246,7 @@ def _prepare(threads: Path, prepared: Path, partitions: Mapping[int, Mapping[str
     writer: pq.ParquetWriter | None = None
     try:
         for part in prepare_rows(threads, secret, scrubber, report, removed, keep_times=cfg.time_mode == "cluster",
-                                 clustered=clustered, mapper=mapper):
+                                 clustered=clustered, mapper=mapper, temp_dir=prepared.parent):
             if not part.num_rows:
                 continue
             out.rows += part.num_rows

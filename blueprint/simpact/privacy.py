@@ -128,19 +128,25 @@ _RANK_SQL = """
 
 
 def message_ranks(source: str, tables: Mapping[str, pa.Table] | None = None, *,
-                  memory_limit: str = "1GB") -> Iterator[np.ndarray]:
+                  memory_limit: str = "1GB", temp_dir: str | os.PathLike[str] | None = None) -> Iterator[np.ndarray]:
     """Each message's rank in time order, over distinct (time, record URI) pairs, ties by URI; in message order.
 
     ``source`` is a DuckDB query with columns ``row`` (the thread's position), ``g``
     (ranks count separately inside each ``g``: a persona cluster, or one constant),
     ``times`` and ``uris`` (the thread's messages); ``tables`` are Arrow tables it reads.
+    The sort spills into a temporary folder in ``temp_dir`` (default: the system's).
     DuckDB sorts out of core, so the ranking holds neither the URIs nor the times in
     Python; the ranks come back a batch at a time, in thread then message order.
     """
+    import shutil
+    import tempfile
+
     import duckdb
 
+    spill = Path(tempfile.mkdtemp(prefix=".ranks-", dir=temp_dir))  # DuckDB's own default is ./.tmp
     con = duckdb.connect()
     try:
+        con.execute(f"SET temp_directory = '{spill}'")
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute("SET preserve_insertion_order = false")  # the query orders its output
         con.execute("SET enable_progress_bar = false")
@@ -150,6 +156,7 @@ def message_ranks(source: str, tables: Mapping[str, pa.Table] | None = None, *,
             yield batch.column(0).to_numpy()
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _parquet(path: Path) -> str:
@@ -286,7 +293,8 @@ def process_batches(workers: int) -> BatchMapper:
 
 def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrubber,
                  report: "PrivacyCounts", removed: frozenset[str] = frozenset(), keep_times: bool = False,
-                 clustered: frozenset[str] | None = None, *, mapper: BatchMapper | None = None) -> Iterator[pa.Table]:
+                 clustered: frozenset[str] | None = None, *, mapper: BatchMapper | None = None,
+                 temp_dir: str | os.PathLike[str] | None = None) -> Iterator[pa.Table]:
     """Apply the privacy transforms to every thread of a threads Parquet file, a batch at a time.
 
     Yields tables of rows without ``cluster_id``. Threads whose actor asked to be
@@ -306,7 +314,7 @@ def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrub
     path = Path(threads)
     ranks = Take(message_ranks(
         f"SELECT file_row_number AS row, 0 AS g, list_transform(messages, lambda m: m.time_us) AS times, "
-        f"list_transform(messages, lambda m: m.uri) AS uris FROM {_parquet(path)}"))
+        f"list_transform(messages, lambda m: m.uri) AS uris FROM {_parquet(path)}", temp_dir=temp_dir))
     job = BatchJob(secret, scrubber, frozenset(removed), keep_times,
                    pa.array(sorted(clustered), pa.string()) if clustered is not None else None)
 
@@ -387,11 +395,12 @@ _BATCH = 50_000
 
 
 def cluster_ranks(prepared: str | os.PathLike[str], cid: np.ndarray) -> Iterator[np.ndarray]:
-    """Ranks inside each thread's cluster for the rows of a prepared file (its ``_times``/``_uris``), in order."""
+    """Ranks inside each thread's cluster for the rows of a prepared file (its ``_times``/``_uris``), in order;
+    DuckDB spills beside the file."""
     groups = pa.table({"row": pa.array(np.arange(len(cid)), pa.int64()), "g": pa.array(cid, pa.int64())})
     return message_ranks(f"SELECT p.file_row_number AS row, c.g, p._times AS times, p._uris AS uris "
                          f"FROM {_parquet(Path(prepared))} p JOIN groups c ON c.row = p.file_row_number",
-                         {"groups": groups})
+                         {"groups": groups}, temp_dir=Path(prepared).parent)
 
 
 def with_ranks(rows: pa.Table, ranks: np.ndarray) -> pa.Table:
