@@ -128,7 +128,8 @@ _RANK_SQL = """
 
 
 def message_ranks(source: str, tables: Mapping[str, pa.Table] | None = None, *,
-                  memory_limit: str = "1GB", temp_dir: str | os.PathLike[str] | None = None) -> Iterator[np.ndarray]:
+                  memory_limit: str = "512MB", temp_dir: str | os.PathLike[str] | None = None
+                  ) -> Iterator[np.ndarray]:
     """Each message's rank in time order, over distinct (time, record URI) pairs, ties by URI; in message order.
 
     ``source`` is a DuckDB query with columns ``row`` (the thread's position), ``g``
