@@ -40,7 +40,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 import xxhash
@@ -90,18 +90,12 @@ class CollectConfig:
     def url(self, cursor: int | None) -> str:
         """The subscribe URL: the endpoint with wantedCollections, wantedDids and cursor."""
         parts = urlsplit(self.endpoint)
-        query = [(k, v) for k, v in _query(parts.query)]
+        query = parse_qsl(parts.query, keep_blank_values=True)
         query += [("wantedCollections", c) for c in self.collections]
         query += [("wantedDids", d) for d in self.dids]
         if cursor is not None:
             query.append(("cursor", str(cursor)))
         return urlunsplit((parts.scheme, parts.netloc, parts.path or "/subscribe", urlencode(query), ""))
-
-
-def _query(q: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(q, keep_blank_values=True)
 
 
 def parse_time(value: str) -> int:
@@ -118,21 +112,10 @@ def parse_time(value: str) -> int:
 
 
 def read_dids(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """DIDs to follow, one per line (blank lines and ``#`` comments skipped)."""
-    from blueprint.simpact.pii import DID_RE
+    """DIDs to follow, one per line (blank lines and ``#`` comments skipped), first occurrence kept."""
+    from blueprint.simpact.privacy import read_did_file
 
-    p = Path(path)
-    if not p.is_file():
-        raise BadInputError("no such file", path=p, field="--dids")
-    out = []
-    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        did = line.split("#", 1)[0].strip()
-        if not did:
-            continue
-        if not DID_RE.fullmatch(did):
-            raise BadInputError(f"not a DID: {did[:60]!r}", path=p, line=lineno, field="--dids")
-        out.append(did)
-    return tuple(dict.fromkeys(out))
+    return tuple(dict.fromkeys(read_did_file(path, field="--dids")))
 
 
 def hour_dir(time_us: int) -> str:

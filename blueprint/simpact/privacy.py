@@ -80,20 +80,28 @@ def pseudonym(secret: bytes, did: str, identity: bytes) -> str:
 
 
 
-def read_removal_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """DIDs of users who asked to be removed: one per line; blank lines and ``#`` comments are skipped."""
+def read_did_file(path: str | os.PathLike[str], *, field: str, what: str = "file") -> list[str]:
+    """DIDs from a file, one per line, in file order; blank lines and ``#`` comments are skipped.
+
+    A missing file or a line that is not a DID is bad input, named by file, line and ``field``.
+    """
     p = Path(path)
     if not p.is_file():
-        raise BadInputError("no such removal list", path=p, field="--remove-dids")
+        raise BadInputError(f"no such {what}", path=p, field=field)
     out = []
     for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
         did = line.split("#", 1)[0].strip()
         if not did:
             continue
         if not DID_RE.fullmatch(did):
-            raise BadInputError(f"not a DID: {did[:60]!r}", path=p, line=lineno, field="--remove-dids")
+            raise BadInputError(f"not a DID: {did[:60]!r}", path=p, line=lineno, field=field)
         out.append(did)
-    return tuple(sorted(set(out)))
+    return out
+
+
+def read_removal_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """DIDs of users who asked to be removed (:func:`read_did_file`), sorted and unique."""
+    return tuple(sorted(set(read_did_file(path, field="--remove-dids", what="removal list"))))
 
 
 # --- the transforms, on whole tables: ranks, scrubbing, pseudonyms, removals ---------------------------------

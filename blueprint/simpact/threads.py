@@ -540,11 +540,7 @@ def _thread_batches(con) -> Iterator[pa.Table]:
         perm = np.empty(offsets[-1], dtype=np.int64)
         perm[ctx_pos] = np.arange(n_c)
         perm[actor_pos] = n_c + np.arange(ex.num_rows)
-        msgs = combined.take(pa.array(perm)).to_struct_array() if hasattr(pa.Table, "to_struct_array") else \
-            pa.StructArray.from_arrays([combined[c].combine_chunks().take(pa.array(perm)) for c in combined.column_names],
-                                       names=combined.column_names)
-        if isinstance(msgs, pa.ChunkedArray):
-            msgs = msgs.combine_chunks()
+        msgs = combined.take(pa.array(perm)).to_struct_array().combine_chunks()
         suffix = ex["suffix"].to_numpy(zero_copy_only=False)
         uris, actions, times = ex["uri"].to_pylist(), ex["action"].to_pylist(), ex["time_us"].to_pylist()
         keys = [f"{u}#{a}@{t}" if sx else u for u, a, t, sx in zip(uris, actions, times, suffix)]
