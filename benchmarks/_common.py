@@ -6,12 +6,14 @@ headline is a ratio of two things measured in the same run.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 
@@ -73,3 +75,106 @@ def synthetic_texts(root, n: int, *, users: int, seed: int, days: float, pii_rat
                 if len(out) == n:
                     return out
     return out
+
+
+# --- the shared report: every benchmark returns rows, ``python -m benchmarks`` gathers them ---------------
+
+@dataclass
+class Row:
+    """One headline figure: ours against the reference measured in the same run, and the target it must meet.
+
+    ``ratio`` is what ``target`` is stated on (``ratio >= 2``, ``ratio <= 1.5``); where a figure has no
+    reference (a memory ceiling, a recall) ``reference`` and ``ratio`` are None and the target is on ``ours``.
+    """
+
+    name: str
+    ours: float | None
+    reference: float | None
+    ratio: float | None
+    target: str
+    passed: bool | None
+    unit: str = ""
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(value: float, at_least: float | None, at_most: float | None) -> bool:
+    return (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+
+
+def _target(label: str, at_least: float | None, at_most: float | None) -> str:
+    parts = ([f"{label} >= {at_least:g}"] if at_least is not None else []) + \
+            ([f"{label} <= {at_most:g}"] if at_most is not None else [])
+    return " and ".join(parts) or "reported"
+
+
+def versus(name: str, ours: float, reference: float, unit: str, *, at_least: float | None = None,
+           at_most: float | None = None, note: str = "") -> Row:
+    """A figure against the reference's; the ratio is always ours / reference, so that the target reads
+    on the figures as printed (a rate: ``at_least``; a time or a memory: ``at_most``)."""
+    ratio = ours / reference if reference else None
+    passed = None if ratio is None or (at_least is None and at_most is None) else _check(ratio, at_least, at_most)
+    return Row(name, ours, reference, ratio, _target("ratio", at_least, at_most), passed, unit, note)
+
+
+def alone(name: str, ours: float, unit: str, *, at_least: float | None = None, at_most: float | None = None,
+          note: str = "") -> Row:
+    """A figure with no reference implementation, against an absolute target."""
+    passed = None if at_least is None and at_most is None else _check(ours, at_least, at_most)
+    return Row(name, ours, None, None, _target(unit or "value", at_least, at_most), passed, unit, note)
+
+
+def parse_args(ap: argparse.ArgumentParser, quick: dict) -> argparse.Namespace:
+    """Add ``--quick`` (the sizes in ``quick`` replace the defaults: seconds, for CI) and ``--report PATH``."""
+    ap.add_argument("--quick", action="store_true", help="small sizes, for CI: " +
+                    ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in quick.items()))
+    ap.add_argument("--report", help="write the headline rows here as JSON (what python -m benchmarks reads)")
+    first, _ = ap.parse_known_args()
+    if first.quick:
+        ap.set_defaults(**quick)
+    return ap.parse_args()
+
+
+def emit(rows: list[Row], args: argparse.Namespace) -> None:
+    """Print the headline rows and, with ``--report``, write them as JSON (atomically)."""
+    print()
+    print(format_table(rows))
+    if getattr(args, "report", None):
+        from pathlib import Path
+
+        path = Path(args.report)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
+        tmp.replace(path)
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if value == 0 or abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 1:
+        text = f"{value:,.2f}"
+    else:
+        text = f"{value:.3g}"
+    return f"{text} {unit}".strip()
+
+
+def format_table(rows: list[Row], markdown: bool = False) -> str:
+    """One line per row: benchmark, ours, reference, ratio, target, pass/fail."""
+    head = ["benchmark", "ours", "reference", "ratio", "target", "result"]
+    body = [[r.name, fmt(r.ours, r.unit), fmt(r.reference, r.unit), "-" if r.ratio is None else f"{r.ratio:.2f}",
+             r.target, {True: "pass", False: "FAIL", None: "-"}[r.passed]] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] + ["---:"] * 3 + ["---"] * 2) + " |"]
+        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body])
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+            for row in body]
+    return "\n".join(out)

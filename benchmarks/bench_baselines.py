@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median, synthetic_texts  # noqa: E402
+from _common import alone, emit, interleaved, median, parse_args, synthetic_texts  # noqa: E402
 
 TARGET_S = 5.0
 MIX = {"like": 30, "reply": 18, "post": 16, "repost": 12, "quote": 7, "follow": 6, "block": 2, "unlike": 2,
@@ -63,12 +63,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--neighbour-rows", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    ap.add_argument("--texts", type=int, default=20_000, help="synthetic texts the rows draw from")
+    args = parse_args(ap, quick=dict(rows=5_000, neighbour_rows=300, repeats=1, texts=2_000))
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-baselines-") as tmp:
         os.environ["BLUEPRINT_CACHE"] = str(Path(tmp) / "cache")
         from blueprint.baselines import run_baseline
 
-        texts = synthetic_texts(Path(tmp), 20_000, users=600, seed=5, days=3.0)
+        texts = synthetic_texts(Path(tmp), args.texts, users=max(60, args.texts // 33), seed=5, days=3.0)
         big = write_dataset(Path(tmp) / "big", texts, args.rows)
         out = Path(tmp) / "pred.jsonl"
         fast = {name: (lambda name=name: run_baseline(name, big, "25_clusters", "test", out))
@@ -79,6 +81,7 @@ def main() -> None:
         for name, ts in times.items():
             m = median(ts)
             print(f"{name:16} {m:9.2f} {args.rows / m:12,.0f}  {'PASS' if m < TARGET_S else 'FAIL'}")
+            rows.append(alone(f"baseline {name}, {args.rows:,} rows", m, "s", at_most=TARGET_S))
         small = write_dataset(Path(tmp) / "small", texts, args.neighbour_rows, seed=1)
         print(f"\nneighbour baselines, {args.neighbour_rows:,} train and {args.neighbour_rows:,} test rows, "
               "all-MiniLM-L6-v2 context embeddings")
@@ -93,6 +96,8 @@ def main() -> None:
                 run_baseline(name, small, "25_clusters", "test", out)
                 s = time.perf_counter() - t
                 print(f"{name:16} {cache:>6} {s:9.2f} {args.neighbour_rows / s:12,.0f}")
+                rows.append(alone(f"baseline {name}, {cache} cache", args.neighbour_rows / s, "rows/s"))
+    emit(rows, args)
 
 
 if __name__ == "__main__":

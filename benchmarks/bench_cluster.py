@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, self_peak_rss_mb  # noqa: E402
+from _common import alone, emit, median, parse_args, self_peak_rss_mb, versus  # noqa: E402
 
 from blueprint.simpact.cluster import ClusterConfig, cluster  # noqa: E402
 
@@ -105,11 +105,24 @@ def main() -> None:
     ap.add_argument("--reference-timeout", type=float, default=3600.0)
     ap.add_argument("--n-init", type=int, default=3, help="k-means starts, both paths (default 3, as the build)")
     ap.add_argument("--json", help="write the --paper-scale row here")
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(sizes="3000", ks="25"))
+    rows = []
     if args.paper_scale:
         row = paper_scale(args.reference_timeout, args.n_init)
         if args.json:
             Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+        label = f"cluster n={PAPER_N:,} k={PAPER_K}"
+        ref = row["reference"]
+        if ref.get("finished", True):
+            rows.append(versus(f"{label}: time vs KMeansConstrained", row["seconds"], ref["seconds"], "s", at_most=1.0))
+            rows.append(versus(f"{label}: inertia vs KMeansConstrained", row["inertia"], ref["inertia"], "",
+                               at_most=1.01))
+        else:
+            rows.append(alone(f"{label}: time", row["seconds"], "s",
+                              note=f"KMeansConstrained did not finish: {ref['why']}"))
+        rows.append(alone(f"{label}: peak RSS", row["peak_rss_mb"], "MB", at_most=8192))
+        rows.append(alone(f"{label}: smallest cluster", row["smallest"], "users", at_least=10))
+        emit(rows, args)
         return
     print(f"{'n':>7} {'k':>4} | {'reference s':>11} {'inertia':>10} {'min':>4} | {'fast s':>7} {'inertia':>10} "
           f"{'min':>4} | {'speed-up':>8} {'inertia ratio':>13}")
@@ -129,6 +142,10 @@ def main() -> None:
             assert fast.sizes.min() >= args.size_min, "the fast path broke the constraint"
             print(f"{n:7d} {k:4d} | {t_ref:11.2f} {ref.inertia:10.2f} {ref.sizes.min():4d} | {t_fast:7.2f} "
                   f"{fast.inertia:10.2f} {fast.sizes.min():4d} | {t_ref / t_fast:7.1f}x {fast.inertia / ref.inertia:13.4f}")
+            rows.append(versus(f"cluster n={n:,} k={k}: time vs KMeansConstrained", t_fast, t_ref, "s", at_most=1.0))
+            rows.append(versus(f"cluster n={n:,} k={k}: inertia vs KMeansConstrained", fast.inertia, ref.inertia, "",
+                               at_most=1.01))
+    emit(rows, args)
 
 
 if __name__ == "__main__":

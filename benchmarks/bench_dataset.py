@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median  # noqa: E402
+from _common import alone, emit, interleaved, median, parse_args, versus  # noqa: E402
 
 _EXPORT = """
 import json, sys, time
@@ -57,7 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_200_000)
     ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(events=30_000, repeats=2))
     with tempfile.TemporaryDirectory(prefix="bench-dataset-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()
@@ -85,6 +85,10 @@ def main() -> None:
         print(f"\nloading 25_clusters/test ({rows:,} rows), medians of {args.repeats}")
         for name, ts in times.items():
             print(f"  {name:30} {median(ts):7.3f} s  {median(ts) / base:5.2f}x pyarrow")
+        emit([alone(f"export of {r['threads']:,} threads: peak RSS", r["peak_mb"], "MB", at_most=2048),
+              alone(f"export of {r['threads']:,} threads: rate", r["threads"] / r["seconds"], "threads/s"),
+              versus(f"load 25_clusters/test ({rows:,} rows) vs pyarrow read_table",
+                     median(times["datasets.load_dataset (warm)"]), base, "s", at_most=1.5)], args)
 
 
 if __name__ == "__main__":

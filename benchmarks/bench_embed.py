@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median, print_rates, synthetic_texts  # noqa: E402
+from _common import alone, emit, interleaved, median, parse_args, print_rates, synthetic_texts, versus  # noqa: E402
 
 from blueprint.simpact.embed import EmbeddingCache, Encoder, embed_texts  # noqa: E402
 
@@ -87,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--texts", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(texts=200, repeats=1))
     from sentence_transformers import SentenceTransformer
 
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
@@ -125,9 +125,22 @@ def main() -> None:
         print(f"largest difference from SentenceTransformer's vectors: {check:.2e}\n")
         print_rates(times, len(data), "texts", base, "ratio")
         print("\nagreement with the torch vectors (the synthetic corpus's first 4000 posts, and their authors):")
-        for name, a in agreement(root, {"onnx": onnx, "onnx-int8": int8, "openvino": ov, "openvino-bf16": ovbf}, enc).items():
+        agree = agreement(root, {"onnx": onnx, "onnx-int8": int8, "openvino": ov, "openvino-bf16": ovbf}, enc,
+                          limit=min(4000, 20 * args.texts))
+        for name, a in agree.items():
             print(f"  {name:28} {a['texts']} texts: min cosine {a['min_cosine']:.5f} (median {a['median_cosine']:.6f});"
                   f" {a['users']} users: ARI " + ", ".join(f"k={k} {v:.3f}" for k, v in a['ari'].items()))
+        rate = {name: len(data) / median(ts) for name, ts in times.items()}
+        rows = [versus(f"embed {len(data):,} texts: {name} vs SentenceTransformer", rate[name], len(data) / base,
+                       "texts/s") for name in times if name != "SentenceTransformer.encode"]
+        rows += [alone(f"embed: {name}, smallest cosine to torch", a["min_cosine"], "")
+                 for name, a in agree.items() if name in ("onnx", "onnx-int8", "openvino", "openvino-bf16")]
+        close = [n for n, a in agree.items() if n in ("onnx", "onnx-int8", "openvino", "openvino-bf16")
+                 and a["min_cosine"] >= 0.999]
+        best = max(close, key=lambda n: rate[f"stage, cold, {n}"])
+        rows.append(versus(f"embed: fastest backend within cosine 0.999 ({best}) vs SentenceTransformer",
+                           rate[f"stage, cold, {best}"], len(data) / base, "texts/s", at_least=2.0))
+        emit(rows, args)
 
 
 if __name__ == "__main__":

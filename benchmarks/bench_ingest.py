@@ -29,7 +29,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median, print_rates  # noqa: E402
+from _common import emit, interleaved, median, parse_args, print_rates, versus  # noqa: E402
 
 from blueprint.simpact.ingest import IngestConfig, ingest, read_jetstream  # noqa: E402
 from blueprint.synth import SynthConfig, synthesize  # noqa: E402
@@ -141,7 +141,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-memory", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(events=20_000, repeats=1))
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         root = Path(tmp)
         path = corpus(root, args.events)
@@ -173,6 +173,9 @@ def main() -> None:
         base = median(times["bare orjson.loads"])
         print()
         print_rates(times, lines, "lines", base, "ratio to bare", width=24)
+        rows = [versus(f"ingest {lines:,} lines: {name} vs bare orjson.loads", lines / median(ts), lines / base,
+                       "lines/s", at_least=0.5 if name == "ingest, 1 worker" else None)
+                for name, ts in times.items() if name != "bare orjson.loads"]
 
         if not args.skip_memory:
             print("\npeak RSS of a fresh ingest process (MB); workers are separate processes")
@@ -181,11 +184,17 @@ def main() -> None:
                 for _ in range(4):
                     with open(path, "rb") as src:
                         shutil.copyfileobj(src, fh, 1 << 22)
+            peaks = {}
             for label, p in ((f"{lines:,} lines", path), (f"{4 * lines:,} lines", big)):
                 for workers in (1, 2):
-                    m = memory(p, root, workers)
+                    m = peaks[p, workers] = memory(p, root, workers)
                     print(f"  {label:>18}, {workers} worker(s): main {m['own_mb']:6.0f}, "
                           f"largest worker {m['workers_mb']:6.0f}")
+            for workers in (1, 2):
+                rows.append(versus(f"ingest peak RSS (main), {workers} worker(s): {4 * lines:,} vs {lines:,} lines",
+                                   peaks[big, workers]["own_mb"], peaks[path, workers]["own_mb"], "MB",
+                                   at_most=1.25))
+        emit(rows, args)
 
 
 if __name__ == "__main__":

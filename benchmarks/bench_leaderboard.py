@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median  # noqa: E402
+from _common import alone, emit, interleaved, median, parse_args, versus  # noqa: E402
 
 import orjson  # noqa: E402
 
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--results", type=int, default=200)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(results=20, rows=10_000, repeats=2))
     from blueprint.leaderboard.render import render
     from blueprint.leaderboard.submission import read_predictions, validate
 
@@ -101,6 +101,9 @@ def main() -> None:
         print(f"validate {args.rows:,} rows: {median(t['blueprint validate']):.3f} s against "
               f"{median(t['orjson line by line']):.3f} s for orjson line by line: {ratio:.2f}x "
               f"(target <= {VALIDATE_TARGET}x): {'PASS' if ratio <= VALIDATE_TARGET else 'FAIL'}")
+        emit([alone(f"leaderboard over {args.results} results files", m, "s", at_most=RENDER_TARGET_S),
+              versus(f"validate {args.rows:,} rows vs orjson line by line", median(t["blueprint validate"]),
+                     median(t["orjson line by line"]), "s", at_most=VALIDATE_TARGET)], args)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median  # noqa: E402
+from _common import Row, emit, interleaved, median, parse_args, versus  # noqa: E402
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS  # noqa: E402
 
 
-def actions_part(rows: int, repeats: int) -> None:
+def actions_part(rows: int, repeats: int) -> Row:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     from blueprint.metrics.suite import score_actions
@@ -52,6 +52,7 @@ def actions_part(rows: int, repeats: int) -> None:
     a, b = median(times["scikit-learn"]), median(times["blueprint"])
     print(f"1. action metrics on {rows:,} rows: scikit-learn {a:.2f} s, blueprint {b:.2f} s -> {a / b:.1f}x "
           "(target >= 1.0)")
+    return versus(f"action metrics on {rows:,} rows vs scikit-learn", rows / b, rows / a, "rows/s", at_least=1.0)
 
 
 def synthetic_examples(n: int, root: Path) -> tuple[list, list, list, list, list]:
@@ -75,7 +76,7 @@ def synthetic_examples(n: int, root: Path) -> tuple[list, list, list, list, list
     return ref_actions, pred_actions, ref_texts, pred_texts, clusters
 
 
-def scoring_part(examples: int, root: Path) -> None:
+def scoring_part(examples: int, root: Path) -> Row:
     from blueprint.metrics.suite import ScoreConfig, score_all
 
     ra, pa, rt, pt, cl = synthetic_examples(examples, root)
@@ -93,9 +94,12 @@ def scoring_part(examples: int, root: Path) -> None:
           f"cold {t_cold:.1f} s, warm {t_warm:.1f} s -> {t_cold / t_warm:.2f}x (target >= 1.8); "
           f"identical results: {same}")
     shutil.rmtree(cache, ignore_errors=True)
+    assert same, "warm scoring changed the results"
+    return versus(f"scoring {examples:,} examples: warm cache vs cold", examples / t_warm, examples / t_cold,
+                  "examples/s", at_least=1.8)
 
 
-def rouge_part(pairs: int, repeats: int, root: Path) -> None:
+def rouge_part(pairs: int, repeats: int, root: Path) -> Row:
     from rouge_score import rouge_scorer
 
     from blueprint.metrics.text import ROUGE_TYPES, rouge
@@ -115,6 +119,8 @@ def rouge_part(pairs: int, repeats: int, root: Path) -> None:
     a, b = median(times["rouge-score"]), median(times["blueprint"])
     print(f"3. ROUGE on {pairs:,} pairs: rouge-score {a:.1f} s, blueprint (2 workers) {b:.1f} s -> {a / b:.2f}x "
           "(target >= 1.6), identical values")
+    return versus(f"ROUGE on {pairs:,} pairs (2 workers) vs rouge-score", pairs / b, pairs / a, "pairs/s",
+                  at_least=1.6)
 
 
 def main() -> None:
@@ -124,16 +130,18 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", default="1,2,3")
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(rows=50_000, examples=300, pairs=2_000, repeats=1))
     parts = set(args.parts.split(","))
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         root = Path(tmp)
         if "1" in parts:
-            actions_part(args.rows, args.repeats)
+            rows.append(actions_part(args.rows, args.repeats))
         if "2" in parts:
-            scoring_part(args.examples, root / "scoring")
+            rows.append(scoring_part(args.examples, root / "scoring"))
         if "3" in parts:
-            rouge_part(args.pairs, args.repeats, root)
+            rows.append(rouge_part(args.pairs, args.repeats, root))
+    emit(rows, args)
 
 
 if __name__ == "__main__":

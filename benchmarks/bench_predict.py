@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, median, print_rates, synthetic_texts  # noqa: E402
+from _common import alone, emit, interleaved, median, parse_args, print_rates, synthetic_texts, versus  # noqa: E402
 
 from blueprint.actions import ACTIONS  # noqa: E402
 from blueprint.models.predict import GenerationConfig, TransformersEngine  # noqa: E402
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default=None, help="a causal LM folder or Hub id (default: a random one made here)")
-    args = ap.parse_args()
+    args = parse_args(ap, quick=dict(rows=32, max_new_tokens=8, repeats=1))
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         texts = synthetic_texts(Path(tmp), 5000, users=300, seed=4, days=2.0)
         rows = examples(texts, args.rows)
@@ -84,6 +84,9 @@ def main() -> None:
         print(f"speed-up {speedup:.2f}x (target {SPEEDUP_TARGET:.0f}x): {'PASS' if speedup >= SPEEDUP_TARGET else 'FAIL'}")
         print(f"same greedy answer {same:.1%} of rows (target {AGREEMENT_TARGET:.0%}): "
               f"{'PASS' if same >= AGREEMENT_TARGET else 'FAIL'}")
+        emit([versus(f"predict {args.rows} rows: batched engine vs one prompt at a time", args.rows / median(times[names[0]]),
+                     args.rows / base, "rows/s", at_least=SPEEDUP_TARGET),
+              alone("predict: same greedy answer as one at a time", same, "share", at_least=AGREEMENT_TARGET)], args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median  # noqa: E402
+from _common import alone, emit, median, parse_args, versus  # noqa: E402
 
 from blueprint.simpact.cluster import ClusterConfig  # noqa: E402
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build  # noqa: E402
@@ -45,14 +45,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--model", default="default")
-    args = ap.parse_args()
+    ap.add_argument("--model", default="default", help="embedding model; 'tiny' makes a random 2-layer BERT here")
+    args = parse_args(ap, quick=dict(users=300, model="tiny"))
     from blueprint.simpact.ray_engine import RayEngine
 
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         root = Path(tmp)
         synthesize(root / "raw", SynthConfig(users=args.users, seed=0))
         (root / "s.key").write_text("b" * 48)
+        if args.model == "tiny":
+            from blueprint.models.tiny import make_tiny_bert
+
+            args.model = str(make_tiny_bert(root / "tiny-bert"))
         cfg = BuildConfig(embed=EmbedConfig(model=args.model, cache_dir=None),
                           cluster=ClusterConfig(partitions=(2, 25)))
         times: dict[str, list[float]] = {"local": [], "ray": []}
@@ -73,6 +77,8 @@ def main() -> None:
               f"ratio {ray / loc:.2f} (target at most 1.3); same bytes: {not diff}"
               + (f" (differ: {diff[:5]})" if diff else ""))
         shutil.rmtree(root, ignore_errors=True)
+    emit([versus(f"build {args.users} users: Ray engine vs local engine", ray, loc, "s", at_most=1.3),
+          alone("build: Ray dataset bytes that differ from the local engine's", len(diff), "files", at_most=0)], args)
 
 
 if __name__ == "__main__":

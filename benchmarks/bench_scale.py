@@ -36,6 +36,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import alone, emit, parse_args, versus  # noqa: E402
+
 TILE_USERS = 4000
 TILE_EVENTS = 120_000  # 4,000 users x 30 events each
 BLUEPRINT_THREADS = 6_800_000
@@ -160,7 +163,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the corpus and the builds")
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--cluster-json", help="bench_cluster.py --paper-scale --json output, for the extrapolation")
-    args = ap.parse_args()
+    ap.add_argument("--rate-texts", type=int, default=1000, help="texts that time the real model")
+    args = parse_args(ap, quick=dict(sizes="0.12,0.24", rate_texts=100))
     sizes = [float(x) for x in args.sizes.split(",")]
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
@@ -176,7 +180,7 @@ def main() -> None:
             n = max(1, round(m * 1e6 / TILE_EVENTS))
             results[m] = run_size(root / "corpus", n, model, args.keep)
             print_table(f"{m:g}M events ({n} tiles)", results[m])
-        rates = real_model_rates(root / "corpus")
+        rates = real_model_rates(root / "corpus", args.rate_texts)
         print(f"\nall-MiniLM-L6-v2 on this CPU: {rates['torch']:,.0f} texts/s (torch), "
               f"{rates['openvino-bf16']:,.0f} texts/s (openvino-bf16)")
         peaks = {m: max(r["peak_rss_mb"][s] for s in STAGES) for m, r in results.items()}
@@ -194,6 +198,14 @@ def main() -> None:
         slow = {k: v for k, v in est.items() if k != "embed (openvino-bf16)"}
         print(f"  total with torch embedding: {sum(slow.values()) / 3600:.1f} h; with openvino-bf16: "
               f"{sum(fast.values()) / 3600:.1f} h; dominant stage: {max(slow, key=slow.get)}")
+        lo, hi = min(sizes), max(sizes)
+        rows = [alone(f"build of {hi:g}M events: peak RSS", peaks[hi], "MB", at_most=4096)]
+        if hi > lo:
+            rows.append(versus(f"build: peak RSS at {hi:g}M vs {lo:g}M events", peaks[hi], peaks[lo], "MB",
+                               at_most=1.25))
+        rows.append(alone("BluePrint-sized build, extrapolated (openvino-bf16 embedding)", sum(fast.values()) / 3600,
+                          "h"))
+        emit(rows, args)
         if args.json:
             Path(args.json).write_text(json.dumps({"results": {str(k): v for k, v in results.items()},
                                                    "real_model_texts_per_s": rates, "extrapolated_s": est,
