@@ -87,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--texts", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=3)
-    args = parse_args(ap, quick=dict(texts=200, repeats=1))
+    args = parse_args(ap, quick=dict(texts=120, repeats=1))
     from sentence_transformers import SentenceTransformer
 
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:

@@ -76,12 +76,12 @@ def synthetic_examples(n: int, root: Path) -> tuple[list, list, list, list, list
     return ref_actions, pred_actions, ref_texts, pred_texts, clusters
 
 
-def scoring_part(examples: int, root: Path) -> Row:
+def scoring_part(examples: int, root: Path, bootstrap: int = 200) -> Row:
     from blueprint.metrics.suite import ScoreConfig, score_all
 
     ra, pa, rt, pt, cl = synthetic_examples(examples, root)
     cache = root / "cache"
-    cfg = ScoreConfig(cache_dir=str(cache))
+    cfg = ScoreConfig(cache_dir=str(cache), bootstrap=bootstrap)
     t = time.perf_counter()
     cold = score_all(ra, pa, rt, pt, cl, cfg)
     t_cold = time.perf_counter() - t
@@ -130,7 +130,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", default="1,2,3")
-    args = parse_args(ap, quick=dict(rows=50_000, examples=300, pairs=2_000, repeats=1))
+    ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the scoring part")
+    args = parse_args(ap, quick=dict(rows=50_000, examples=150, pairs=2_000, repeats=1, bootstrap=20))
     parts = set(args.parts.split(","))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
@@ -138,7 +139,7 @@ def main() -> None:
         if "1" in parts:
             rows.append(actions_part(args.rows, args.repeats))
         if "2" in parts:
-            rows.append(scoring_part(args.examples, root / "scoring"))
+            rows.append(scoring_part(args.examples, root / "scoring", args.bootstrap))
         if "3" in parts:
             rows.append(rouge_part(args.pairs, args.repeats, root))
     emit(rows, args)

@@ -164,7 +164,7 @@ def main() -> None:
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--cluster-json", help="bench_cluster.py --paper-scale --json output, for the extrapolation")
     ap.add_argument("--rate-texts", type=int, default=1000, help="texts that time the real model")
-    args = parse_args(ap, quick=dict(sizes="0.12,0.24", rate_texts=100))
+    args = parse_args(ap, quick=dict(sizes="0.12", rate_texts=64))
     sizes = [float(x) for x in args.sizes.split(",")]
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:

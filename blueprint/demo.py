@@ -7,12 +7,16 @@ score -> results JSON -> leaderboard.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import orjson
+
+from blueprint._io import file_hash
 from blueprint.baselines import run_baseline
 from blueprint.data import config_name
 from blueprint.leaderboard.render import render
@@ -57,8 +61,15 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
     build([raw], dataset, cfg, work_dir=work, resume=resume, progress=progress)
     config = config_name(max(partitions))
     scores = {}
+    fingerprint = read_manifest(dataset).get("build_fingerprint")
     for i, name in enumerate(BASELINES, start=1):
         preds = out / "predictions" / f"{name}.jsonl"
+        results = out / "results" / f"{name}.json"
+        done = _finished(results, preds, fingerprint) if resume else None
+        if done is not None:  # scored on this very build by an earlier run: nothing to redo
+            log.info("[3-4/5] %s: predictions and results of this build exist (--resume): kept", name)
+            scores[name] = done
+            continue
         log.info("[3/5] baseline %d of %d: %s on %s/test -> %s", i, len(BASELINES), name, config, preds)
         options = {"model": model} if name in ("retrieval", "gbdt") else {}
         if name in ("random", "persona_prior", "retrieval", "gbdt"):
@@ -68,10 +79,22 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
                  "intervals", name, i, len(BASELINES))
         result = score(preds, dataset, config, "test", model_name=name,
                        score_config=ScoreConfig(model=model, seed=seed))
-        results = out / "results" / f"{name}.json"
         write_results(result, results)
         scores[name] = result["results"]
     log.info("[5/5] leaderboard of %d results -> %s", len(BASELINES), out / "leaderboard")
     board = render(out / "results", out / "leaderboard")
     return DemoResult(out, dataset, out / "results", board, read_manifest(dataset), scores,
                       time.perf_counter() - t0)
+
+
+def _finished(results: Path, preds: Path, fingerprint: str | None) -> dict | None:
+    """The scores in ``results`` when it and ``preds`` exist and were made on the build ``fingerprint`` names."""
+    if fingerprint is None or not (results.is_file() and preds.is_file()):
+        return None
+    try:
+        done = orjson.loads(results.read_bytes())
+    except orjson.JSONDecodeError:
+        return None
+    same = done.get("config", {}).get("dataset_fingerprint") == fingerprint
+    scored = done.get("submission", {}).get("sha256") == file_hash(preds, hashlib.sha256())
+    return done.get("results") if same and scored else None

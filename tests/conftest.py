@@ -71,3 +71,34 @@ def small_dataset(tmp_path_factory, tiny_model) -> Path:
                       cluster=ClusterConfig(partitions=(2, 5), size_min=5))
     build([root / "raw"], root / "ds", cfg, secret_file=secret, progress=False)
     return root / "ds"
+
+
+# what a fresh clone holds, for the README's commands: everything but local state
+_NOT_IN_A_CLONE = {".git", ".venv", "demo-out", "__pycache__", ".pytest_cache"}
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory) -> Path:
+    """A working copy of the repository (its top-level entries linked) in which the README's own demo command
+    has just run: ``demo-out/`` there is a fresh demo output, made once per test session.
+
+    The README test runs every block in this folder; the notebook and demo tests read its ``demo-out``.
+    """
+    import subprocess
+    import sys
+
+    from readme_blocks import demo_command, read_blocks
+
+    root = tmp_path_factory.mktemp("project")
+    for entry in REPO.iterdir():
+        if entry.name not in _NOT_IN_A_CLONE and not entry.name.endswith(".egg-info"):
+            (root / entry.name).symlink_to(entry)
+    demo = [b for b in read_blocks(REPO / "README.md") if b.kind == "demo"]
+    assert len(demo) == 1, "the README must mark exactly one block 'readme-test: demo'"
+    command = demo_command(demo[0])
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, f"{command!r} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    assert (root / "demo-out" / "dataset" / "blueprint_manifest.json").is_file()
+    return root

@@ -13,23 +13,21 @@ from blueprint.data import SPLITS
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "out"
-    rc = main(["-q", "demo", "--out", str(out), "--users", "150", "--partitions", "2,5"])
-    assert rc == 0
-    return out
+def demo(demo_project):
+    """The session's fresh output of the README's demo command (600 users, partitions 2 and 25)."""
+    return demo_project / "demo-out"
 
 
 def test_every_config_and_split_loads_with_manifest_counts(demo):
     manifest = orjson.loads((demo / "dataset" / "blueprint_manifest.json").read_bytes())
     names = datasets.get_dataset_config_names(str(demo / "dataset"))
     assert set(names) == set(manifest["configs"])
-    assert {"2_clusters", "5_clusters", "5_clusters_c0", "5_clusters_c4", "2_clusters_c1"} <= set(names)
-    for name in ("5_clusters", "2_clusters", "5_clusters_c3"):
+    assert {"2_clusters", "25_clusters", "25_clusters_c0", "25_clusters_c24", "2_clusters_c1"} <= set(names)
+    for name in ("25_clusters", "2_clusters", "25_clusters_c3"):
         for split in SPLITS:
             ds = datasets.load_dataset(str(demo / "dataset"), name, split=split)
             assert ds.num_rows == manifest["configs"][name][split], (name, split)
-    test = datasets.load_dataset(str(demo / "dataset"), "5_clusters", split="test")
+    test = datasets.load_dataset(str(demo / "dataset"), "25_clusters", split="test")
     assert test.features["action"].names == list(ACTIONS)
     row = test[0]
     assert set(row) == {"id", "thread", "cluster_id", "action", "target_text"}
@@ -37,8 +35,8 @@ def test_every_config_and_split_loads_with_manifest_counts(demo):
     assert all(m["actions"] is None for m in row["thread"][:-1])
     # per-cluster configs partition the full config
     for split in SPLITS:
-        total = sum(manifest["configs"][f"5_clusters_c{c}"][split] for c in range(5))
-        assert total == manifest["configs"]["5_clusters"][split]
+        total = sum(manifest["configs"][f"25_clusters_c{c}"][split] for c in range(25))
+        assert total == manifest["configs"]["25_clusters"][split]
 
 
 def test_no_raw_identifiers_in_dataset(demo):
@@ -51,7 +49,7 @@ def test_no_raw_identifiers_in_dataset(demo):
 
 def test_results_match_scikit_learn(demo):
     result = orjson.loads((demo / "results" / "majority.json").read_bytes())
-    test = datasets.load_dataset(str(demo / "dataset"), "5_clusters", split="test")
+    test = datasets.load_dataset(str(demo / "dataset"), "25_clusters", split="test")
     preds = {r["id"]: r["action"] for r in map(orjson.loads, (demo / "predictions/majority.jsonl").read_bytes().splitlines())}
     y_true = [ACTIONS[a] for a in test["action"]]
     y_pred = [preds[i] for i in test["id"]]
@@ -60,7 +58,7 @@ def test_results_match_scikit_learn(demo):
     # the majority baseline's macro-F1 is far below its accuracy: F1 is not accuracy here
     assert result["results"]["macro_f1"] < result["results"]["accuracy"]
     board = (demo / "leaderboard" / "leaderboard.md").read_text()
-    assert "| majority | 5_clusters | test |" in board and "| cluster_majority | 5_clusters | test |" in board
+    assert "| majority | 25_clusters | test |" in board and "| cluster_majority | 25_clusters | test |" in board
     per = orjson.loads((demo / "results" / "cluster_majority.json").read_bytes())
     assert per["results"]["macro_f1"] >= result["results"]["macro_f1"]  # knowing the persona helps
     assert set(per["ci"]) >= {"accuracy", "macro_f1", "action_js", "cluster_macro_f1"}
@@ -69,17 +67,20 @@ def test_results_match_scikit_learn(demo):
 
 def test_demo_prints_where_things_are(tmp_path, capsys, demo):
     # a second run over the same folder reuses every finished stage
-    rc = main(["-q", "demo", "--out", str(demo), "--users", "150", "--partitions", "2,5", "--resume"])
+    before = {f.name: f.stat().st_mtime_ns for f in (demo / "results").glob("*.json")}
+    rc = main(["-q", "demo", "--out", str(demo), "--resume"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "dataset" in out and "results" in out and "leaderboard" in out
     assert str(demo / "dataset") in out
+    # the results of this very build are kept, not scored again
+    assert {f.name: f.stat().st_mtime_ns for f in (demo / "results").glob("*.json")} == before
 
 
 def test_cluster_reports_are_in_the_dataset_and_linked(demo):
     manifest = orjson.loads((demo / "dataset" / "blueprint_manifest.json").read_bytes())
     card = (demo / "dataset" / "README.md").read_text()
-    for k in (2, 5):
+    for k in (2, 25):
         rep = orjson.loads((demo / "dataset" / "reports" / f"clusters_{k}.json").read_bytes())
         assert rep["k"] == k and len(rep["clusters"]) == k
         assert sum(c["threads"] for c in rep["clusters"]) == manifest["rows"]
@@ -98,7 +99,7 @@ def test_every_baseline_is_on_the_leaderboard_and_gbdt_beats_the_priors(demo):
     board = (demo / "leaderboard" / "leaderboard.md").read_text()
     f1 = {}
     for name in BASELINES:
-        assert f"| {name} | 5_clusters | test |" in board
+        assert f"| {name} | 25_clusters | test |" in board
         f1[name] = orjson.loads((demo / "results" / f"{name}.json").read_bytes())["results"]["macro_f1"]
     assert set(BASELINES) == {"majority", "cluster_majority", "random", "persona_prior", "retrieval", "gbdt"}
     assert f1["gbdt"] > f1["persona_prior"] and f1["gbdt"] > f1["majority"]

@@ -307,3 +307,12 @@ def test_finetune_with_an_empty_validation_split(tiny_lm, small_dataset, tmp_pat
     assert rc == 0
     s = orjson.loads((tmp_path / "a" / "blueprint_finetune.json").read_bytes())
     assert s["validation_rows"] == 0 and s["final_eval_loss"] is None and s["steps"] == 2
+
+
+def test_finetune_says_so_when_max_length_cuts_every_answer(tiny_lm, small_dataset, tmp_path, capsys):
+    # the system prompt alone is longer than 16 tokens: TRL would drop every row and torch fail on an empty sampler
+    rc = main(["-q", "finetune", "--model", str(tiny_lm), "--dataset", str(small_dataset), "--config", CONFIG,
+               "--out", str(tmp_path / "a"), "--max-steps", "2", "--limit", "8", "--max-length", "16"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "max_length" in err and "raise --max-length" in err

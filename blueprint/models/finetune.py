@@ -192,6 +192,9 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     trainer_cls = _focal_trainer(cfg.gamma) if cfg.loss == "focal" else SFTTrainer
     trainer = trainer_cls(model=net, args=args, train_dataset=train, eval_dataset=evaluation if len(evaluation) else None,
                           processing_class=tok, peft_config=peft_config)
+    if len(trainer.train_dataset) == 0:  # TRL drops rows whose answer max_length cut off entirely
+        raise BadInputError(f"no train row keeps its answer within max_length={cfg.max_length} tokens of "
+                            f"{model}'s tokenizer: every prompt is longer; raise --max-length", field="max_length")
     if not progress:  # no per-step log dicts on stdout either
         from transformers.trainer_callback import PrinterCallback
 

@@ -1,0 +1,85 @@
+"""The README is the documentation: every shell and Python block in it runs, in order, against a fresh demo
+output (the ``demo_project`` fixture), so that no command in it can rot.
+
+Blocks that need the network or a GPU are skipped with the README's stated reason; how each block is
+treated is in ``tests/readme_blocks.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from readme_blocks import JSON, PYTHON, SHELL, Block, demo_command, read_blocks
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+BLOCKS = read_blocks(README)
+
+
+def _param(block: Block):
+    return pytest.param(block, id=block.id, marks=[pytest.mark.slow] if block.kind == "slow" else [])
+
+
+@pytest.mark.parametrize("block", [_param(b) for b in BLOCKS if b.lang in SHELL | PYTHON | JSON])
+def test_readme_block(block: Block, demo_project: Path) -> None:
+    if block.kind in ("network", "gpu"):
+        pytest.skip(f"README line {block.line} needs {'the network' if block.kind == 'network' else 'a GPU'}: "
+                    f"{block.why}")
+    if block.kind == "self":
+        pytest.skip(f"README line {block.line} is the command that runs these tests")
+    if block.kind == "demo":  # its demo command made demo_project; the install part is what .ci/run does
+        assert (demo_project / "demo-out" / "leaderboard" / "index.html").is_file()
+        return
+    if block.lang in JSON:
+        for n, line in enumerate(block.code.splitlines(), block.line + 1):
+            if line.strip():
+                json.loads(line), f"README line {n}"
+        return
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(demo_project)}
+    cmd = ["bash", "-euo", "pipefail", "-c", block.code] if block.lang in SHELL else [sys.executable, "-c", block.code]
+    proc = subprocess.run(cmd, cwd=demo_project, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, (f"README block at line {block.line} failed with exit {proc.returncode}:\n"
+                                  f"{block.code}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
+
+
+def test_readme_marks_the_demo_and_the_test_command() -> None:
+    kinds = [b.kind for b in BLOCKS]
+    assert kinds.count("demo") == 1 and kinds.count("self") == 1
+    demo = next(b for b in BLOCKS if b.kind == "demo")
+    assert demo_command(demo) == "blueprint demo --out demo-out"
+    assert "pip install -e" in demo.code
+    # .ci/run must end with exactly the README's test command
+    test_command = next(b for b in BLOCKS if b.kind == "self").code.strip()
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines() if line.strip()]
+    assert ci[-1] == test_command
+
+
+def test_every_skip_gives_its_reason() -> None:
+    for b in BLOCKS:
+        if b.kind in ("network", "gpu", "slow"):
+            assert b.why, f"README line {b.line}: a '{b.kind}' mark needs a reason"
+    langs = {b.lang for b in BLOCKS}
+    unknown = langs - SHELL - PYTHON - JSON - {"", "text", "bibtex"}
+    assert not unknown, f"README blocks in languages this test does not know how to treat: {unknown}"
+
+
+def test_block_reader(tmp_path: Path) -> None:
+    text = ("# t\n\n<!-- readme-test: gpu: needs 16 GB -->\n\n```bash\necho hi\n```\n\nprose\n"
+            "<!-- readme-test: network: x -->\nmore prose\n```python\nprint(1)\n```\n```\nplain\n```\n")
+    (tmp_path / "R.md").write_text(text)
+    got = read_blocks(tmp_path / "R.md")
+    assert [(b.line, b.lang, b.code, b.kind, b.why) for b in got] == [
+        (5, "bash", "echo hi\n", "gpu", "needs 16 GB"),
+        (13, "python", "print(1)\n", None, ""),  # prose between a mark and a block cancels the mark
+        (16, "", "plain\n", None, ""),
+    ]
+    (tmp_path / "R.md").write_text("<!-- readme-test: later: x -->\n```bash\nls\n```\n")
+    with pytest.raises(ValueError, match="unknown readme-test mark"):
+        read_blocks(tmp_path / "R.md")
