@@ -55,7 +55,7 @@ def run_one(name: str, script: Path, args: list[str], log_dir: Path, timeout: fl
     with open(log, "w") as fh:
         try:
             proc = subprocess.run([sys.executable, str(script), *args, "--report", str(report)], stdout=fh,
-                                  stderr=subprocess.STDOUT, timeout=timeout, cwd=HERE.parent)
+                                  stderr=subprocess.STDOUT, timeout=timeout)
             code = proc.returncode
         except subprocess.TimeoutExpired:
             code = None
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     only = {x.strip() for x in args.only.split(",")} if args.only else None
     todo = runs(args.quick, only)
-    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="blueprint-benchmarks-"))
+    log_dir = (args.log_dir or Path(tempfile.mkdtemp(prefix="blueprint-benchmarks-"))).resolve()
     log_dir.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     crashed = False

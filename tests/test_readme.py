@@ -39,7 +39,10 @@ def test_readme_block(block: Block, demo_project: Path) -> None:
     if block.lang in JSON:
         for n, line in enumerate(block.code.splitlines(), block.line + 1):
             if line.strip():
-                json.loads(line), f"README line {n}"
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as exc:
+                    pytest.fail(f"README line {n} is not JSON: {exc}")
         return
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": str(demo_project)}
