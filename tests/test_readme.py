@@ -80,9 +80,22 @@ def test_block_reader(tmp_path: Path) -> None:
     got = read_blocks(tmp_path / "R.md")
     assert [(b.line, b.lang, b.code, b.kind, b.why) for b in got] == [
         (5, "bash", "echo hi\n", "gpu", "needs 16 GB"),
-        (13, "python", "print(1)\n", None, ""),  # prose between a mark and a block cancels the mark
-        (16, "", "plain\n", None, ""),
+        (12, "python", "print(1)\n", None, ""),  # prose between a mark and a block cancels the mark
+        (15, "", "plain\n", None, ""),
     ]
     (tmp_path / "R.md").write_text("<!-- readme-test: later: x -->\n```bash\nls\n```\n")
     with pytest.raises(ValueError, match="unknown readme-test mark"):
         read_blocks(tmp_path / "R.md")
+
+
+def test_every_link_inside_the_readme_has_its_heading() -> None:
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # headings, not comments inside code blocks
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#{1,6} (.+)$", prose, flags=re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and not links - anchors, f"links to missing headings: {sorted(links - anchors)}"
+    for path in re.findall(r"\]\((?!#|https?://)([^)]+)\)", text):  # links to files in the repository
+        assert (REPO / path).exists(), path
