@@ -6,7 +6,8 @@ Each ``bench_*.py`` runs in a fresh Python process (so that one benchmark's memo
 caches cannot touch the next one's figures) with ``--report``; its own detailed output goes to
 ``DIR/<name>.log``. ``--quick`` passes ``--quick`` on: small sizes, a few minutes in all, for CI;
 the default is the full sizes (hours on a 2-core machine: the scale benchmark alone builds up to
-8 million events). In the full run, ``bench_cluster.py --paper-scale`` runs as well.
+8 million events). In the full run, ``bench_cluster.py --paper-scale`` runs as well, named
+``cluster_paper_scale``.
 
 Every row: the benchmark, our figure, the reference's figure measured in the same run, their
 ratio, the target, and whether it was met. A benchmark that crashes gives one failed row with
@@ -31,7 +32,7 @@ sys.path.insert(0, str(HERE))
 from _common import Row, format_table  # noqa: E402
 
 # extra runs of the full mode: (label, script, arguments)
-FULL_ONLY = [("cluster --paper-scale", "bench_cluster.py", ["--paper-scale", "--reference-timeout", "900"])]
+FULL_ONLY = [("cluster_paper_scale", "bench_cluster.py", ["--paper-scale", "--reference-timeout", "900"])]
 
 
 def runs(quick: bool, only: set[str] | None) -> list[tuple[str, Path, list[str]]]:
@@ -39,18 +40,17 @@ def runs(quick: bool, only: set[str] | None) -> list[tuple[str, Path, list[str]]
     if not quick:
         out += [(label, HERE / script, args) for label, script, args in FULL_ONLY]
     if only:
-        unknown = only - {name.split()[0] for name, _, _ in out}
+        unknown = only - {name for name, _, _ in out}
         if unknown:
-            raise SystemExit(f"benchmarks: unknown benchmark(s) {sorted(unknown)}; "
-                             f"known: {sorted({n.split()[0] for n, _, _ in out})}")
-        out = [r for r in out if r[0].split()[0] in only]
+            raise SystemExit(f"benchmarks: unknown benchmark(s) {sorted(unknown)}; known: {sorted(n for n, _, _ in out)}")
+        out = [r for r in out if r[0] in only]
     return out
 
 
 def run_one(name: str, script: Path, args: list[str], log_dir: Path, timeout: float | None) -> tuple[list[Row], float, bool]:
     """Run one benchmark; its rows, its seconds, and whether it ran to the end."""
-    report = log_dir / f"{name.replace(' ', '_').replace('-', '')}.rows.json"
-    log = log_dir / f"{name.replace(' ', '_').replace('-', '')}.log"
+    report = log_dir / f"{name}.rows.json"
+    log = log_dir / f"{name}.log"
     t = time.perf_counter()
     with open(log, "w") as fh:
         try:
