@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import Row, format_table  # noqa: E402
+from _common import Row, format_table, write_atomic  # noqa: E402
 
 # extra runs of the full mode: (label, script, arguments)
 FULL_ONLY = [("cluster_paper_scale", "bench_cluster.py", ["--paper-scale", "--reference-timeout", "900"])]
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
           f"logs in {log_dir}\n")
     print(format_table(rows))
     if args.json:
-        _write(Path(args.json), json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
+        write_atomic(args.json, json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
     if args.markdown:
-        _write(Path(args.markdown), f"Measured {started:%Y-%m-%d} ({'quick' if args.quick else 'full'} sizes), "
+        write_atomic(args.markdown, f"Measured {started:%Y-%m-%d} ({'quick' if args.quick else 'full'} sizes), "
                                     f"{machine}.\n\n{format_table(rows, markdown=True)}\n")
     missed = any(r.passed is False for r in rows)
     return 1 if crashed or (args.strict and missed) else 0
@@ -109,11 +109,6 @@ def _cpus() -> int:
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -111,12 +111,14 @@ def _target(label: str, at_least: float | None, at_most: float | None) -> str:
 
 
 def versus(name: str, ours: float, reference: float, unit: str, *, at_least: float | None = None,
-           at_most: float | None = None, note: str = "") -> Row:
+           at_most: float | None = None, on: str = "ratio", note: str = "") -> Row:
     """A figure against the reference's; the ratio is always ours / reference, so that the target reads
     on the figures as printed (a rate: ``at_least``; a time or a memory: ``at_most``)."""
     ratio = ours / reference if reference else None
-    passed = None if ratio is None or (at_least is None and at_most is None) else _check(ratio, at_least, at_most)
-    return Row(name, ours, reference, ratio, _target("ratio", at_least, at_most), passed, unit, note)
+    checked = ratio if on == "ratio" else ours  # on="ours": an absolute target, the reference shown for scale
+    passed = None if checked is None or (at_least is None and at_most is None) else _check(checked, at_least, at_most)
+    label = "ratio" if on == "ratio" else (unit or "value")
+    return Row(name, ours, reference, ratio, _target(label, at_least, at_most), passed, unit, note)
 
 
 def alone(name: str, ours: float, unit: str, *, at_least: float | None = None, at_most: float | None = None,
@@ -142,12 +144,17 @@ def emit(rows: list[Row], args: argparse.Namespace) -> None:
     print()
     print(format_table(rows))
     if getattr(args, "report", None):
-        from pathlib import Path
+        write_atomic(args.report, json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
 
-        path = Path(args.report)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
-        tmp.replace(path)
+
+def write_atomic(path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename: a reader never sees half a report."""
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def fmt(value: float | None, unit: str = "") -> str:

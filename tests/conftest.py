@@ -85,9 +85,8 @@ def demo_project(tmp_path_factory) -> Path:
     The README test runs every block in this folder; the notebook and demo tests read its ``demo-out``.
     """
     import subprocess
-    import sys
 
-    from readme_blocks import demo_command, read_blocks
+    from readme_blocks import block_env, demo_command, read_blocks
 
     root = tmp_path_factory.mktemp("project")
     for entry in REPO.iterdir():
@@ -96,8 +95,7 @@ def demo_project(tmp_path_factory) -> Path:
     demo = [b for b in read_blocks(REPO / "README.md") if b.kind == "demo"]
     assert len(demo) == 1, "the README must mark exactly one block 'readme-test: demo'"
     command = demo_command(demo[0])
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=env, capture_output=True,
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=block_env(), capture_output=True,
                           text=True)
     assert proc.returncode == 0, f"{command!r} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     assert (root / "demo-out" / "dataset" / "blueprint_manifest.json").is_file()

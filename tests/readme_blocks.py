@@ -64,6 +64,14 @@ def read_blocks(path: Path) -> list[Block]:
     return out
 
 
+def block_env() -> dict[str, str]:
+    """The environment a README command runs in: this one, with the interpreter's ``bin`` (``blueprint``) first."""
+    import os
+    import sys
+
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def demo_command(block: Block) -> str:
     """The ``blueprint demo ...`` command of the block marked ``demo``."""
     parts = [p.strip() for p in re.split(r"&&|\n", block.code) if p.strip()]

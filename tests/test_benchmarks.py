@@ -20,6 +20,8 @@ def test_rows_state_their_target_on_the_ratio() -> None:
     assert (slow.ratio, slow.passed) == (1.5, True)
     assert versus("z", 4.0, 2.0, "s", at_most=1.5).passed is False
     assert versus("r", 1.0, 2.0, "s").passed is None  # reported, no target
+    floor = versus("c", 30_000.0, 90_000.0, "events/s", at_least=20_000, on="ours")  # absolute, reference for scale
+    assert (floor.ratio, floor.passed, floor.target) == (30_000 / 90_000, True, "events/s >= 20000")
     mem = alone("m", 5000.0, "MB", at_most=4096)
     assert (mem.reference, mem.ratio, mem.passed, mem.target) == (None, None, False, "MB <= 4096")
     table = format_table([fast, mem])

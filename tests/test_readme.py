@@ -8,14 +8,13 @@ treated is in ``tests/readme_blocks.py``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from readme_blocks import JSON, PYTHON, SHELL, Block, demo_command, read_blocks
+from readme_blocks import JSON, PYTHON, SHELL, Block, block_env, demo_command, read_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -44,10 +43,8 @@ def test_readme_block(block: Block, demo_project: Path) -> None:
                 except json.JSONDecodeError as exc:
                     pytest.fail(f"README line {n} is not JSON: {exc}")
         return
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(demo_project)}
     cmd = ["bash", "-euo", "pipefail", "-c", block.code] if block.lang in SHELL else [sys.executable, "-c", block.code]
-    proc = subprocess.run(cmd, cwd=demo_project, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=demo_project, env=block_env(), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (f"README block at line {block.line} failed with exit {proc.returncode}:\n"
                                   f"{block.code}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
 
