@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import alone, emit, interleaved, median, parse_args, print_rates, synthetic_texts, versus  # noqa: E402
 
-from blueprint.simpact.embed import EmbeddingCache, Encoder, embed_texts  # noqa: E402
+from blueprint.embedding import EmbeddingCache, Encoder, embed_texts  # noqa: E402
 
 
 def texts(n: int, root: Path) -> list[str]:

@@ -90,7 +90,7 @@ def real_model_rates(root: Path, n: int = 1000) -> dict[str, float]:
     """Texts per second of the default model on ``n`` synthetic posts: torch, and openvino-bf16."""
     import orjson
 
-    from blueprint.simpact.embed import Encoder
+    from blueprint.embedding import Encoder
 
     texts: list[str] = []
     for f in sorted((root / "tile-0000").rglob("jetstream*.jsonl")):

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Row, alone, emit, interleaved, median, parse_args, print_rates, synthetic_texts, versus  # noqa: E402
 
-from blueprint.simpact.pii import Scrubber  # noqa: E402
+from blueprint.pii import Scrubber  # noqa: E402
 
 TARGET = 10_000
 PAPER_HANDLE = re.compile(r"(?<=@)[A-Za-z0-9\-]+\.bsky\.social")
@@ -65,7 +65,7 @@ UNTOUCHED_TARGET = 0.98
 
 def print_labelled() -> list[Row]:
     rows = []
-    from blueprint.simpact.pii_eval import precision_recall, read_labelled
+    from blueprint.pii.evaluation import precision_recall, read_labelled
 
     data = Path(__file__).resolve().parents[1] / "tests" / "data"
     for name in ("pii_posts.txt", "pii_evasions.txt"):

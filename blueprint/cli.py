@@ -394,7 +394,6 @@ def _cmd_collect(a: argparse.Namespace) -> int:
 
 
 def _cmd_build(a: argparse.Namespace) -> None:
-    from blueprint.data import check_fractions
     from blueprint.simpact.cluster import ClusterConfig
     from blueprint.simpact.export import ExportConfig
     from blueprint.simpact.ingest import IngestConfig
@@ -412,7 +411,7 @@ def _cmd_build(a: argparse.Namespace) -> None:
                           cache_dir=None if a.embed_cache == "none" else a.embed_cache),
         cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
                               method=a.cluster_method, seed=a.seed, n_init=a.n_init),
-        export=ExportConfig(fractions=check_fractions(a.splits), time_mode=a.time_mode),
+        export=ExportConfig(fractions=a.splits, time_mode=a.time_mode),
         pii_region=a.pii_region, title=a.title,
         remove_dids=read_removal_list(a.remove_dids) if a.remove_dids else (),
         hold_out_labels=str(a.hold_out_labels) if a.hold_out_labels else None)
@@ -579,7 +578,7 @@ def _cmd_leaderboard(a: argparse.Namespace) -> None:
 def _cmd_scrub(a: argparse.Namespace) -> None:
     import orjson
 
-    from blueprint.simpact.pii import Scrubber, replace_spans
+    from blueprint.pii import Scrubber, replace_spans
 
     scrubber = Scrubber(region=a.region)
     out = sys.stdout

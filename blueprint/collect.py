@@ -47,7 +47,9 @@ import xxhash
 
 from blueprint._io import write_json
 from blueprint.actions import COLLECTIONS
+from blueprint.atproto import read_did_file
 from blueprint.errors import BadInputError
+from blueprint.validation import check_scalar
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +80,13 @@ class CollectConfig:
     def __post_init__(self) -> None:
         parts = urlsplit(self.endpoint)
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
-            raise BadInputError(f"not a ws:// or wss:// URL: {self.endpoint!r}", field="--endpoint")
+            raise BadInputError(f"not a ws:// or wss:// URL: {self.endpoint!r}", field="endpoint")
         if len(self.dids) > 10_000:
-            raise BadInputError(f"Jetstream takes at most 10,000 DIDs, got {len(self.dids)}", field="--dids")
+            raise BadInputError(f"Jetstream takes at most 10,000 DIDs, got {len(self.dids)}", field="dids")
         for name in ("window_s", "flush_s", "backoff_s", "backoff_max_s"):
-            if getattr(self, name) < 0:
-                raise BadInputError(f"must be 0 or more, got {getattr(self, name)}", field=name)
-        if self.max_events is not None and self.max_events < 1:
-            raise BadInputError(f"must be at least 1, got {self.max_events}", field="--max-events")
+            check_scalar(getattr(self, name), name, min_val=0)
+        check_scalar(self.max_events, "max_events", int, min_val=1, allow_none=True)
+        check_scalar(self.compress_level, "compress_level", int, min_val=1, max_val=22)
 
     def url(self, cursor: int | None) -> str:
         """The subscribe URL: the endpoint with wantedCollections, wantedDids and cursor."""
@@ -105,7 +106,7 @@ def parse_time(value: str) -> int:
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadInputError(f"neither unix microseconds nor an ISO 8601 time: {value!r}", field="--until") from None
+        raise BadInputError(f"neither unix microseconds nor an ISO 8601 time: {value!r}", field="until_us") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
     return int(t.timestamp() * 1_000_000)
@@ -113,9 +114,7 @@ def parse_time(value: str) -> int:
 
 def read_dids(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """DIDs to follow, one per line (blank lines and ``#`` comments skipped), first occurrence kept."""
-    from blueprint.simpact.privacy import read_did_file
-
-    return tuple(dict.fromkeys(read_did_file(path, field="--dids")))
+    return tuple(dict.fromkeys(read_did_file(path, field="dids")))
 
 
 def hour_dir(time_us: int) -> str:

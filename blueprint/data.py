@@ -23,8 +23,11 @@ import orjson
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.errors import BadInputError
+from blueprint.validation import check_fractions
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+MANIFEST = "blueprint_manifest.json"
+"""The build's manifest in a dataset directory: rows per config and split, partitions, the build fingerprint."""
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.9, 0.05, 0.05)
 _CONFIG_RE = re.compile(r"^(?P<k>\d+)_clusters(?:_c(?P<c>\d+))?$")
 
@@ -79,13 +82,6 @@ def split_key(identity: bytes) -> str:
     scrubbing, so two teams who build from the same records get the same test set.
     """
     return hashlib.sha256(b"blueprint-split-v1\x00" + identity).hexdigest()
-
-
-def check_fractions(fractions: tuple[float, float, float]) -> tuple[float, float, float]:
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-9:
-        raise BadInputError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}",
-                            field="splits")
-    return tuple(float(f) for f in fractions)  # type: ignore[return-value]
 
 
 def split_of(key: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
@@ -161,6 +157,16 @@ def _files_fingerprint(data_dir: Path, config: str) -> str:
     return h.hexdigest()[:20]
 
 
+def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict:
+    """A dataset directory's :data:`MANIFEST`; a clear error when the folder is not a built dataset."""
+    from blueprint._io import read_json
+
+    p = Path(dataset_dir) / MANIFEST
+    if not p.is_file():
+        raise BadInputError(f"not a BluePrint dataset directory (no {MANIFEST})", path=dataset_dir)
+    return read_json(p)
+
+
 def split_files(dataset_dir: str | os.PathLike[str], config: str, split: str) -> list[Path]:
     """The Parquet shards of one config and split; a clear error when there are none."""
     if split not in SPLITS:
@@ -219,7 +225,7 @@ def _make_builder():
                 raise ValueError(f"config {self.name!r} does not match k={self.k}, cluster={self.cluster}")
             if c is not None and not 0 <= c < k:
                 raise ValueError(f"cluster {c} is outside 0..{k - 1}")
-            check_fractions(self.fractions)
+            check_fractions(self.fractions, "fractions", n=3)
 
     def _config(name: str) -> "BluePrintConfig":
         k, c = parse_config_name(name)

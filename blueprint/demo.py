@@ -23,7 +23,7 @@ from blueprint.leaderboard.render import render
 from blueprint.leaderboard.score import score, write_results
 from blueprint.metrics.suite import ScoreConfig
 from blueprint.simpact.cluster import ClusterConfig
-from blueprint.simpact.export import read_manifest
+from blueprint.data import read_manifest
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
 from blueprint.synth import SynthConfig, synthesize
 

@@ -1,8 +1,9 @@
 """Errors that reach the user.
 
 :class:`BadInputError` is raised for anything wrong with what the user gave us: a
-missing path, a malformed file, an unknown config. The CLI prints it on one line and
-exits with code 2; every other exception is an internal error (exit code 1).
+missing path, a malformed file, an unknown config, a parameter out of range
+(:mod:`blueprint.validation` words those). The CLI prints it on one line and exits
+with code 2; every other exception is an internal error (exit code 1).
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ from __future__ import annotations
 import os
 
 
-class BadInputError(Exception):
-    """Bad user input, located as precisely as we can: file, line and field."""
+class BadInputError(ValueError):
+    """Bad user input, located as precisely as we can: file, line and field.
+
+    ``field`` names a setting by its config or parameter name (``max_depth``), or a
+    field of a file's records (``$.commit.record.text``). A ``ValueError``, so code that
+    guards a call with ``except ValueError`` keeps working.
+    """
 
     def __init__(
         self,

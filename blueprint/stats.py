@@ -20,7 +20,7 @@ from blueprint.errors import BadInputError
 
 def dataset_stats(dataset_dir: str | os.PathLike[str]) -> dict:
     """Threads, users, messages and action counts, overall and per cluster of every partition."""
-    from blueprint.simpact.export import read_manifest
+    from blueprint.data import read_manifest
 
     d = Path(dataset_dir)
     manifest = read_manifest(d)

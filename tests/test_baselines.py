@@ -93,7 +93,7 @@ def test_persona_prior_matches_each_clusters_train_distribution(small_dataset):
 
 def test_retrieval_copies_the_most_similar_context_of_the_same_cluster(small_dataset, tiny_model):
     from blueprint.baselines._common import context_text
-    from blueprint.simpact.embed import Encoder
+    from blueprint.embedding import Encoder
 
     train = read_split(small_dataset, "5_clusters", "train")
     test = read_split(small_dataset, "5_clusters", "test")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from blueprint.errors import BadInputError
-from blueprint.simpact.embed import (DEFAULT_MODEL_SHA256, EmbeddingCache, Encoder, check_packaged_model,
-                                     embed_texts, resolve_model, user_embeddings)
+from blueprint.embedding import (DEFAULT_MODEL_SHA256, EmbeddingCache, Encoder, check_packaged_model, embed_texts,
+                                 resolve_model)
 
 TEXTS = ["The carbon tax debate is back.", "Vote!", "Housing is the issue in Toronto and Vancouver this election.",
          "", "Tariffs again", "A much longer post about the election, the polls, the ridings and the leaders' "
@@ -96,13 +96,21 @@ def test_cache_reuses_vectors_and_keys_by_text(tiny_model, tmp_path):
     assert len(other) == 0  # another encoder setting, another key space
 
 
-def test_user_embedding_is_the_mean_of_their_texts():
-    v = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], dtype=np.float32)
-    users, m = user_embeddings(["b", "a", "b"], v)
-    assert users == ["a", "b"]
-    np.testing.assert_allclose(m, [[0.0, 1.0], [1.5, 1.0]])
-    with pytest.raises(ValueError, match="differ in length"):
-        user_embeddings(["a"], v)
+def test_a_users_vector_is_the_mean_of_their_texts_over_chunks():
+    import pyarrow as pa
+
+    from blueprint.simpact.embed import UserMeans
+
+    means = UserMeans(["a", "b", "c"], 2)
+    means.add(pa.array(["b", "a"]), np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    means.add(pa.chunked_array([["b"]]), np.array([[2.0, 2.0]], dtype=np.float32))
+    # by hand: a = (0, 1); b = mean of (1, 0) and (2, 2) = (1.5, 1); c had no text and stays at zero
+    np.testing.assert_allclose(means.means(), [[0.0, 1.0], [1.5, 1.0], [0.0, 0.0]])
+    table = means.table()
+    assert table["did"].to_pylist() == ["a", "b", "c"]
+    np.testing.assert_allclose(np.array(table["vector"].to_pylist()), means.means())
+    with pytest.raises(ValueError, match="not in the list"):
+        means.add(pa.array(["z"]), np.zeros((1, 2), dtype=np.float32))
 
 
 def test_a_model_missing_from_the_cache_warns_once_and_fails_clearly_without_a_network(monkeypatch, caplog):
@@ -111,7 +119,7 @@ def test_a_model_missing_from_the_cache_warns_once_and_fails_clearly_without_a_n
     import huggingface_hub.constants as hf_constants
 
     from blueprint.errors import BadInputError
-    from blueprint.simpact.embed import resolve_model
+    from blueprint.embedding import resolve_model
 
     # online mode, with the Hub endpoint on a closed local port: the download is tried for real and refused
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -166,7 +174,7 @@ def test_fast_backends_agree_with_torch(tiny_model, tmp_path, monkeypatch, backe
 def test_an_unknown_backend_is_refused():
     with pytest.raises(BadInputError, match="openvino-bf16") as err:
         Encoder("default", backend="tensorrt")
-    assert err.value.field == "embed_backend"
+    assert err.value.field == "backend"
 
 
 @pytest.mark.parametrize("cache", [True, False])
@@ -174,8 +182,9 @@ def test_embed_stage_in_chunks_is_the_mean_of_each_users_texts(tiny_model, tmp_p
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from blueprint.simpact import pipeline
-    from blueprint.simpact.pipeline import EmbedConfig, read_user_vectors
+    from blueprint.simpact import embed as stage
+    from blueprint.simpact.embed import EmbedConfig, embed_users, read_user_vectors
+    from blueprint.simpact.engine import LocalEngine
 
     rows = [{"did": f"did:plc:{'abc'[i % 3] * 24}", "action": "quote" if i % 5 == 4 else "post", "text": TEXTS[i % 6]}
             for i in range(40)]
@@ -183,10 +192,10 @@ def test_embed_stage_in_chunks_is_the_mean_of_each_users_texts(tiny_model, tmp_p
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "threads" / "user_texts.parquet")
     enc = Encoder(str(tiny_model))
     cfg = EmbedConfig(model=str(tiny_model), cache_dir=str(tmp_path / "cache") if cache else None)
-    monkeypatch.setattr(pipeline, "EMBED_CHUNK", 7)
+    monkeypatch.setattr(stage, "EMBED_CHUNK", 7)
     removed = frozenset({"did:plc:" + "c" * 24})
     (tmp_path / "embed").mkdir()
-    report = pipeline._embed_stage(tmp_path / "threads", tmp_path / "embed", enc, cfg, False, removed)
+    report = embed_users(tmp_path / "threads", tmp_path / "embed", cfg, LocalEngine(1), encoder=enc, removed=removed)
     dids, got = read_user_vectors(tmp_path / "embed")
     # expected, by hand: each kept user's texts (no quotes, not the removed user), encoded one by one, averaged
     kept = [r for r in rows if r["action"] != "quote" and r["did"] not in removed]
@@ -201,6 +210,6 @@ def test_embed_stage_in_chunks_is_the_mean_of_each_users_texts(tiny_model, tmp_p
                  for i in range(0, len(rows), 7)]
     assert report["encoded"] == sum(map(len, per_chunk)) and report["cached"] == 0
     if cache:  # a rebuild finds every vector in the cache, and gives the same users
-        again = pipeline._embed_stage(tmp_path / "threads", tmp_path / "embed", enc, cfg, False, removed)
+        again = embed_users(tmp_path / "threads", tmp_path / "embed", cfg, LocalEngine(1), encoder=enc, removed=removed)
         assert again["encoded"] == 0 and again["cached"] == report["encoded"]
         np.testing.assert_array_equal(read_user_vectors(tmp_path / "embed")[1], got)

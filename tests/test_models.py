@@ -14,7 +14,8 @@ from blueprint.cli import main
 from blueprint.data import read_split
 from blueprint.leaderboard.score import check, score
 from blueprint.metrics.suite import ScoreConfig
-from blueprint.models.predict import (GenerationConfig, OpenAIEngine, TransformersEngine, alternating, predict,
+from blueprint.models.transformers_engine import alternating
+from blueprint.models.predict import (GenerationConfig, OpenAIEngine, TransformersEngine, predict,
                                       raw_path_for, report_path_for)
 from blueprint.models.tiny import make_tiny_causal_lm
 from blueprint.task import SYSTEM_PROMPT, to_messages, to_target

@@ -7,8 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from blueprint.simpact.pii_eval import precision_recall, read_labelled
-from blueprint.simpact.pii import PII_TYPES, Scrubber, Span, recognizers, resolve_overlaps
+from blueprint.pii.evaluation import precision_recall, read_labelled
+from blueprint.errors import BadInputError
+from blueprint.pii import PII_TYPES, Scrubber, Span, recognizers, resolve_overlaps
 from blueprint.synth import SynthConfig, synthesize
 
 DATA = Path(__file__).parent / "data"
@@ -97,8 +98,9 @@ def test_overlaps_resolve_to_the_longest_span():
 def test_types_can_be_chosen():
     s = Scrubber(["EMAIL_ADDRESS"])
     assert s.scrub("jane@example.com 8.8.8.8") == "<EMAIL_ADDRESS> 8.8.8.8"
-    with pytest.raises(ValueError, match="unknown PII types"):
+    with pytest.raises(BadInputError, match="must be one of 'AT_URI'") as err:
         Scrubber(["PERSON"])
+    assert err.value.field == "types"
 
 
 def labelled_posts(name: str = "pii_posts.txt"):
@@ -172,7 +174,7 @@ def test_the_issues_examples(text, want):
 
 
 def test_normalised_matches_map_to_exact_original_spans():
-    from blueprint.simpact.pii import normalise, refang
+    from blueprint.pii.view import normalise, refang
 
     zw, nb = "\u200b", "\u00a0"
     cases = [
@@ -203,7 +205,7 @@ def test_the_fast_check_knows_every_character_the_normalised_view_rewrites():
     import sys
     import unicodedata
 
-    from blueprint.simpact.pii import _HYPHENS, _SPECIAL
+    from blueprint.pii.view import _HYPHENS, _SPECIAL
 
     missed = [hex(cp) for cp in range(sys.maxunicode + 1)
               if (unicodedata.category(chr(cp)) in ("Cf", "Zs") and cp != 0x20 or chr(cp) in _HYPHENS)

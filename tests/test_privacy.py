@@ -280,8 +280,8 @@ def test_export_in_worker_processes_is_the_same_bytes(built, tmp_path, monkeypat
 
     from blueprint.simpact import privacy
     from blueprint.simpact.export import export
-    from blueprint.simpact.pii import Scrubber
-    from blueprint.simpact.pipeline import read_partitions
+    from blueprint.pii import Scrubber
+    from blueprint.simpact.cluster import read_partitions
 
     root, removed = built
     work = root / "removed-work"

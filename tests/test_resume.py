@@ -66,15 +66,15 @@ def test_killed_during_ingest(setup, monkeypatch):
 
 def test_killed_in_a_later_stage(setup, monkeypatch):
     root, cfg, secret = setup
-    real = pipeline._cluster_stage
+    real = pipeline.cluster_users
 
     def boom(*a, **k):
         raise Killed()
 
-    monkeypatch.setattr(pipeline, "_cluster_stage", boom)
+    monkeypatch.setattr(pipeline, "cluster_users", boom)
     with pytest.raises(Killed):
         build([root / "raw"], root / "b", cfg, secret_file=secret)
-    monkeypatch.setattr(pipeline, "_cluster_stage", real)
+    monkeypatch.setattr(pipeline, "cluster_users", real)
     stamp = (root / "b-work" / "embed" / "manifest.json").stat().st_mtime_ns
     result = build([root / "raw"], root / "b", cfg, secret_file=secret, resume=True)
     assert (root / "b-work" / "embed" / "manifest.json").stat().st_mtime_ns == stamp  # embed was not redone

@@ -10,7 +10,7 @@ import pytest
 
 from blueprint.actions import ACTIONS, action_of
 from blueprint.errors import BadInputError
-from blueprint.simpact.checksums import b58check_decode, luhn_valid, segwit_valid
+from blueprint.pii.checksums import b58check_decode, luhn_valid, segwit_valid
 from blueprint.synth import SynthConfig, synthesize
 from blueprint.synth.pii import PII_TYPES
 

@@ -55,7 +55,7 @@ def context_text(thread: Sequence[Mapping]) -> str:
 
 
 def context_vectors(threads: Sequence[Sequence[Mapping]], embedder) -> np.ndarray:
-    """Unit vectors of the threads' :func:`context_text`, through a :class:`blueprint.simpact.embed.TextEmbedder`
+    """Unit vectors of the threads' :func:`context_text`, through a :class:`blueprint.embedding.TextEmbedder`
     (its on-disk cache: nothing is embedded twice)."""
     vecs = embedder([context_text(t) for t in threads])
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)

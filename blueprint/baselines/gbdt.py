@@ -30,8 +30,9 @@ from blueprint.baselines import register
 from blueprint.baselines._common import TextPool, context_vectors
 from blueprint.baselines.retrieval import NeighbourIndex
 from blueprint.errors import BadInputError
-from blueprint.simpact.embed import TextEmbedder
+from blueprint.embedding import TextEmbedder
 from blueprint.task import context
+from blueprint.validation import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ class GBDTBaseline:
 
     def __init__(self, seed: int = 0, engine: str = "auto", model: str = "default",
                  cache_dir: str | None = "default", embedding_dims: int = 16, max_iter: int = 200) -> None:
-        if engine not in ENGINES:
-            raise BadInputError(f"must be one of {ENGINES}, got {engine!r}", field="engine")
+        check_choice(engine, "engine", ENGINES)
         if engine == "lightgbm" and importlib.util.find_spec("lightgbm") is None:
             raise BadInputError("LightGBM is not installed (pip install lightgbm), or use --engine sklearn",
                                 field="engine")

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.baselines import register
+from blueprint.errors import BadInputError
 
 
 @register("majority")
@@ -26,7 +27,7 @@ class MajorityBaseline:
 
     def fit(self, train: pa.Table) -> "MajorityBaseline":
         if train.num_rows == 0:
-            raise ValueError("the training split is empty")
+            raise BadInputError("the training split is empty", field="train")
         counts = Counter(train["action"].to_pylist())
         # ties go to the earlier action in ACTIONS order, so the result is deterministic
         best = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))[0]

@@ -16,6 +16,7 @@ from blueprint.actions import ACTIONS
 from blueprint.baselines import register
 from blueprint.baselines._common import TextPool
 from blueprint.errors import BadInputError
+from blueprint.validation import check_choice
 
 MODES = ("argmax", "sample")
 
@@ -26,8 +27,7 @@ class PersonaPriorBaseline:
     train_columns = ["action", "target_text", "cluster_id"]
 
     def __init__(self, seed: int = 0, mode: str = "argmax") -> None:
-        if mode not in MODES:
-            raise BadInputError(f"must be one of {MODES}, got {mode!r}", field="mode")
+        check_choice(mode, "mode", MODES)
         self.seed = seed
         self.mode = mode
         self.prior: dict[int, np.ndarray] = {}
@@ -36,7 +36,7 @@ class PersonaPriorBaseline:
 
     def fit(self, train: pa.Table) -> "PersonaPriorBaseline":
         if train.num_rows == 0:
-            raise ValueError("the training split is empty")
+            raise BadInputError("the training split is empty", field="train")
         clusters = np.asarray(train["cluster_id"].to_pylist(), dtype=np.int64)
         actions = np.asarray(train["action"].to_pylist(), dtype=np.int64)
         self.overall = np.bincount(actions, minlength=len(ACTIONS)) / len(actions)

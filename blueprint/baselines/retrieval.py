@@ -16,7 +16,7 @@ import pyarrow as pa
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.baselines import register
 from blueprint.baselines._common import context_vectors, nearest
-from blueprint.simpact.embed import TextEmbedder
+from blueprint.embedding import TextEmbedder
 
 
 class NeighbourIndex:

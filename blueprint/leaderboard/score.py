@@ -94,7 +94,7 @@ def _versions(model: str) -> dict:
     """The versions of everything that changes a score, and the embedding model's id and weights hash."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from blueprint.simpact.embed import resolve_model
+    from blueprint.embedding import resolve_model
 
     out = {"blueprint": __version__, "results": RESULTS_VERSION}
     for pkg in ("datasets", "transformers", "scikit-learn", "rouge-score", "bert-score", "torch", "numpy"):

@@ -4,10 +4,11 @@ A predictions file is JSONL, one object per evaluated row::
 
     {"id": "<row id>", "action": "<one of the 13 actions>", "text": "<generated text>" | null}
 
-``text`` is required (a non-empty string of at most :data:`MAX_TEXT` characters) for
-post, reply, quote and post_update, and null or absent for the other actions (a text
-there is ignored, with a warning). The file covers the evaluated split exactly: no
-unknown, missing or repeated id.
+``text`` is required (a non-empty string of at most
+:data:`~blueprint.task.answer.MAX_TEXT` characters) for post, reply, quote and
+post_update, and null or absent for the other actions (a text there is ignored, with
+a warning): the answer schema of :mod:`blueprint.task.answer`. The file covers the
+evaluated split exactly: no unknown, missing or repeated id.
 
 The optional meta file (``--meta META.json``) describes the model; its keys are
 :data:`META_KEYS`. Validation reports every problem at once, each with its line and
@@ -28,9 +29,9 @@ import orjson
 
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
 from blueprint.errors import BadInputError
+from blueprint.task.answer import MAX_TEXT, text_problem
 
 MAX_REPORTED = 50
-MAX_TEXT = 3000
 MAX_BYTES = 200 * 1024 * 1024
 KEYS = ("id", "action", "text")
 META_KEYS: dict[str, tuple[type, ...]] = {
@@ -167,10 +168,9 @@ def read_predictions(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES
         if text is not None and not isinstance(text, str):
             problems.append(Problem(lineno, "text", f"must be a string or null, got {type(text).__name__}"))
         elif action in TEXT_ACTIONS:
-            if text is None or not text.strip():
-                problems.append(Problem(lineno, "text", f"a {action} needs a non-empty text"))
-            elif len(text) > MAX_TEXT:
-                problems.append(Problem(lineno, "text", f"{len(text):,} characters, over the {MAX_TEXT:,} allowed"))
+            problem = text_problem(action, text)
+            if problem is not None:
+                problems.append(Problem(lineno, "text", problem))
         elif text is not None and action in ACTION_INDEX:
             warnings.append(Problem(lineno, "text", f"a {action} carries no text; the text is ignored"))
             text = None

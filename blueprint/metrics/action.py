@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from blueprint.actions import ACTION_INDEX, ACTIONS
+from blueprint.errors import BadInputError
 
 N_ACTIONS = len(ACTIONS)
 
@@ -27,18 +28,18 @@ def to_indices(values: Sequence[str | int] | np.ndarray, name: str) -> np.ndarra
     """Action names or indices -> int64 indices; a clear error naming the argument otherwise."""
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of actions, got shape {arr.shape}")
+        raise BadInputError(f"must be a 1-D sequence of actions, got shape {arr.shape}", field=name)
     if arr.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise BadInputError(f"{name} is empty", field=name)
     if arr.dtype.kind in "iu":
         if arr.min() < 0 or arr.max() >= N_ACTIONS:
-            raise ValueError(f"{name} holds action indices outside 0..{N_ACTIONS - 1}")
+            raise BadInputError(f"{name} holds action indices outside 0..{N_ACTIONS - 1}", field=name)
         return arr.astype(np.int64)
     out = np.empty(arr.size, dtype=np.int64)
     for i, v in enumerate(arr.tolist()):
         idx = ACTION_INDEX.get(v)
         if idx is None:
-            raise ValueError(f"{name}[{i}] = {v!r} is not an action; expected one of {list(ACTIONS)}")
+            raise BadInputError(f"{name}[{i}] = {v!r} is not an action; expected one of {list(ACTIONS)}", field=name)
         out[i] = idx
     return out
 
@@ -47,7 +48,7 @@ def _check_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     t = to_indices(y_true, "references")
     p = to_indices(y_pred, "predictions")
     if len(t) != len(p):
-        raise ValueError(f"predictions and references differ in length: {len(p)} != {len(t)}")
+        raise BadInputError(f"predictions and references differ in length: {len(p)} != {len(t)}", field="predictions")
     return t, p
 
 

@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from blueprint.simpact.embed import resolve_model, text_key
+from blueprint.embedding import resolve_model, text_key
+from blueprint.errors import BadInputError
 
 
 class BertScorer:
@@ -122,7 +123,7 @@ class BertScorer:
         from torch.nn.utils.rnn import pad_sequence
 
         if len(candidates) != len(references):
-            raise ValueError(f"candidates and references differ in length: {len(candidates)} != {len(references)}")
+            raise BadInputError(f"candidates and references differ in length: {len(candidates)} != {len(references)}", field="candidates")
         if not len(candidates):
             return np.zeros(0), np.zeros(0), np.zeros(0)
         cands = [(c or "").strip() for c in candidates]

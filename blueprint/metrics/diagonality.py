@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from blueprint.metrics import text as tm
-from blueprint.metrics.distribution import action_distribution, diagonality
-from blueprint.metrics.text import js_divergence
+from blueprint.metrics.distribution import diagonality
+from blueprint.metrics.divergence import action_distribution, js_divergence
 
 MATRICES = ("tfidf_jaccard", "avg_cosine", "max_cosine", "action_f1", "inverse_embedding_js")
 

@@ -17,24 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from blueprint.metrics.action import N_ACTIONS
-from blueprint.metrics.text import js_divergence
+from blueprint.metrics.divergence import action_distribution, action_js, js_divergence
+from blueprint.errors import BadInputError
 
-
-def action_distribution(actions: np.ndarray) -> np.ndarray:
-    return np.bincount(np.asarray(actions, dtype=np.int64), minlength=N_ACTIONS).astype(np.float64)
-
-
-def action_js(reference_idx: np.ndarray, prediction_idx: np.ndarray) -> float:
-    """JS divergence (log2) between the real and the predicted action distributions."""
-    return js_divergence(action_distribution(reference_idx), action_distribution(prediction_idx))
+__all__ = ["action_distribution", "action_js", "action_similarity_matrix", "diagonality", "distinguishability"]
 
 
 def diagonality(matrix: np.ndarray) -> float:
     """1 - (sum of off-diagonal entries) / (sum of all entries), for a square non-negative matrix."""
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"the matrix must be square, got shape {m.shape}")
+        raise BadInputError(f"must be square, got shape {m.shape}", field="matrix")
     total = m.sum()
     return float(np.trace(m) / total) if total > 0 else float("nan")
 

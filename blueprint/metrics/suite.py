@@ -24,11 +24,18 @@ from typing import Callable, Sequence
 import numpy as np
 
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
+from blueprint.embedding import TextEmbedder, default_cache_dir
 from blueprint.metrics import distribution as dist
 from blueprint.metrics import text as tm
 from blueprint.metrics.action import N_ACTIONS, _confusion, _macro, _prf, to_indices
+from blueprint.metrics.bootstrap import NO_INTERVAL, bootstrap_ci, interval, resample, split_ci
+from blueprint.metrics.divergence import action_js
 from blueprint.metrics.registry import higher_is_better, targets
-from blueprint.simpact.embed import TextEmbedder  # noqa: F401  (part of this module's interface)
+from blueprint.validation import check_choice, check_scalar
+from blueprint.errors import BadInputError
+
+__all__ = ["DEFAULT_RARE", "HEADLINE", "NO_INTERVAL", "ScoreConfig", "TextEmbedder", "interval", "rare_actions_from",
+           "resample", "score_actions", "score_all", "score_distribution", "score_texts"]
 
 DEFAULT_RARE: tuple[str, ...] = ("post_update", "post_delete", "unlike", "unrepost", "unfollow", "block", "unblock")
 """The rare actions by default: each is under 2% of actions in the paper's data and in the synthetic corpus."""
@@ -61,13 +68,13 @@ class ScoreConfig:
     progress: bool = False  # progress bars for each phase (embedding, text metrics, bootstraps, distinguishability)
 
     def __post_init__(self) -> None:
-        if self.bootstrap < 0:
-            raise ValueError(f"bootstrap must be 0 or more, got {self.bootstrap}")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be between 0 and 1, got {self.confidence}")
-        unknown = [a for a in self.rare if a not in ACTION_INDEX]
-        if unknown:
-            raise ValueError(f"rare holds unknown actions {unknown}; expected some of {list(ACTIONS)}")
+        check_scalar(self.bootstrap, "bootstrap", int, min_val=0)
+        check_scalar(self.seed, "seed", int)
+        check_scalar(self.confidence, "confidence", min_val=0, max_val=1, include_boundaries="neither")
+        for action in self.rare:
+            check_choice(action, "rare", ACTIONS)
+        check_scalar(self.folds, "folds", int, min_val=2)
+        check_scalar(self.bootstrap_max_rows, "bootstrap_max_rows", int, min_val=1)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
@@ -78,9 +85,9 @@ def _clusters(clusters: Sequence[int] | None, n: int) -> np.ndarray:
         return np.zeros(n, dtype=np.int64)
     c = np.asarray(clusters)
     if c.ndim != 1 or len(c) != n:
-        raise ValueError(f"clusters has {len(c)} items but references has {n}")
+        raise BadInputError(f"clusters has {len(c)} items but references has {n}", field="clusters")
     if c.dtype.kind not in "iu":
-        raise ValueError(f"clusters must be integers, got {c.dtype}")
+        raise BadInputError(f"must be integers, got {c.dtype}", field="clusters")
     return c.astype(np.int64)
 
 
@@ -96,84 +103,6 @@ def _levels(per_cluster: dict[int, dict[str, float]], population: dict[str, floa
         out[f"cluster_{name}"] = _mean(pc[name] for pc in per_cluster.values() if name in pc)
     out["per_cluster"] = per_cluster
     return out
-
-
-def resample(clusters: np.ndarray, rng: np.random.Generator, max_rows: int | None = None) -> np.ndarray:
-    """Row indices drawn with replacement inside each cluster (each keeps its share), at most ``max_rows``."""
-    n = len(clusters)
-    scale = 1.0 if max_rows is None or n <= max_rows else max_rows / n
-    parts = []
-    for c in np.unique(clusters):
-        rows = np.flatnonzero(clusters == c)
-        parts.append(rng.choice(rows, size=max(1, int(round(len(rows) * scale))), replace=True))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-NO_INTERVAL: dict[str, str] = {
-    "max_cosine": "no interval: the bootstrap is inconsistent for a maximum (a resample's maximum never exceeds "
-                  "the sample's, so its percentiles sit at or below the estimate)",
-}
-"""Statistics that get no bootstrap interval, with the reason (``cluster_<name>`` too)."""
-
-
-def interval(draws: Sequence[float], estimate: float, confidence: float) -> list[float] | str:
-    """A percentile interval of ``draws``, centred on ``estimate``; or the reason there is none.
-
-    The percentile bootstrap assumes the resamples scatter around the estimate. Set
-    statistics do not: a resample repeats rows, which lowers an average cosine, raises
-    a divergence of histograms and shrinks a vocabulary, so on small clusters the plain
-    percentiles can exclude the estimate. The interval keeps the resamples' spread on
-    each side of their median and moves it onto the estimate:
-    ``[estimate - (median - q_low), estimate + (q_high - median)]``; for an unbiased
-    statistic this is the percentile interval. Every metric here lies in [0, 1] (cosines
-    in [-1, 1]), and the interval is kept inside that range.
-    """
-    arr = np.asarray(draws, dtype=np.float64)
-    arr = arr[~np.isnan(arr)]
-    if not len(arr) or estimate != estimate:
-        return "no interval: not measurable on the resamples"
-    lo_q, med, hi_q = np.percentile(arr, [100 * (1 - confidence) / 2, 50, 100 * (1 + confidence) / 2])
-    low, high = estimate - (med - lo_q), estimate + (hi_q - med)
-    floor = -1.0 if estimate < 0 else 0.0
-    return [float(max(low, floor)), float(min(high, max(1.0, estimate)))]
-
-
-def bootstrap_bias(draws: Sequence[float], estimate: float) -> float:
-    """How far the resamples' median sits from the estimate (what :func:`interval` corrects for)."""
-    arr = np.asarray(draws, dtype=np.float64)
-    arr = arr[~np.isnan(arr)]
-    return float(np.median(arr) - estimate) if len(arr) and estimate == estimate else float("nan")
-
-
-def bootstrap_ci(stat: Callable[[np.ndarray], dict[str, float]], clusters: np.ndarray, *, resamples: int,
-                 seed: int, confidence: float, estimates: dict[str, float], max_rows: int | None = None,
-                 progress: bool = False, desc: str = "bootstrap") -> dict[str, list[float] | str]:
-    """Intervals of each number ``stat`` returns, over stratified resamples of the rows (see :func:`interval`).
-
-    A value is ``[low, high]``, or a string saying why there is no interval.
-    """
-    if resamples <= 0 or not len(clusters):
-        return {}
-    from blueprint.progress import progress_bar
-
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = defaultdict(list)
-    with progress_bar(total=resamples, desc=desc, unit="resample", enabled=progress) as bar:
-        for _ in range(resamples):
-            for name, value in stat(resample(clusters, rng, max_rows)).items():
-                draws[name].append(value)
-            bar.update(1)
-    out: dict[str, list[float] | str] = {}
-    for name, vals in draws.items():
-        reason = NO_INTERVAL.get(name.removeprefix("cluster_"))
-        out[name] = reason if reason else interval(vals, estimates.get(name, float("nan")), confidence)
-    return out
-
-
-def split_ci(ci: dict[str, list[float] | str]) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """(intervals, reasons for the numbers without one)."""
-    return ({k: v for k, v in ci.items() if not isinstance(v, str)},
-            {k: v for k, v in ci.items() if isinstance(v, str)})
 
 
 # --- actions -------------------------------------------------------------------------------------------------
@@ -200,7 +129,7 @@ def score_actions(references, predictions, clusters: Sequence[int] | None = None
     t = to_indices(references, "references")
     p = to_indices(predictions, "predictions")
     if len(t) != len(p):
-        raise ValueError(f"predictions has {len(p)} items but references has {len(t)}")
+        raise BadInputError(f"predictions has {len(p)} items but references has {len(t)}", field="predictions")
     c = _clusters(clusters, len(t))
     cm = _confusion(t, p)
     precision, recall, f1, support = _prf(cm)
@@ -257,14 +186,14 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
     """
     n = len(references)
     if len(predictions) != n:
-        raise ValueError(f"predictions has {len(predictions)} items but references has {n}")
+        raise BadInputError(f"predictions has {len(predictions)} items but references has {n}", field="predictions")
     if n == 0:
-        raise ValueError("references is empty")
+        raise BadInputError("references is empty", field="references")
     c_all = _clusters(clusters, n)
     keep = np.array([isinstance(r, str) and bool(r) for r in references])
     rows = np.flatnonzero(keep)
     if not len(rows):
-        raise ValueError("no reference has a text: text metrics need rows whose action carries text")
+        raise BadInputError("no reference has a text: text metrics need rows whose action carries text", field="references")
     refs = [references[i] for i in rows]
     gens = [predictions[i] or "" for i in rows]
     c = c_all[rows]
@@ -343,7 +272,7 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
     t = to_indices(references, "references")
     p = to_indices(predictions, "predictions")
     if len(t) != len(p):
-        raise ValueError(f"predictions has {len(p)} items but references has {len(t)}")
+        raise BadInputError(f"predictions has {len(p)} items but references has {len(t)}", field="predictions")
     c = _clusters(clusters, len(t))
     ids = np.unique(c)
     has_emb = reference_embeddings is not None and prediction_embeddings is not None
@@ -351,16 +280,16 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
     if has_emb:
         rows = np.arange(len(reference_embeddings)) if embedding_rows is None else np.asarray(embedding_rows)
         if len(rows) != len(reference_embeddings) or len(prediction_embeddings) != len(reference_embeddings):
-            raise ValueError("reference_embeddings, prediction_embeddings and embedding_rows differ in length")
+            raise BadInputError("reference_embeddings, prediction_embeddings and embedding_rows differ in length", field="embedding_rows")
         text_pos = np.full(len(t), -1, dtype=np.int64)
         text_pos[rows] = np.arange(len(rows))
     data = diag.PersonaOutputs(t, p, c, text_pos if text_counts is not None else None,
                                reference_embeddings, prediction_embeddings, text_counts)
     mats = diag.matrices(data)
     js_matrix = dist.action_similarity_matrix(t, p, c)[0]
-    population = {"action_js": dist.action_js(t, p), **diag.summarize(mats),
+    population = {"action_js": action_js(t, p), **diag.summarize(mats),
                   "action_js_diagonality": dist.diagonality(js_matrix)}
-    per_cluster = {int(k): {"action_js": dist.action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
+    per_cluster = {int(k): {"action_js": action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
     correct = None
     per_correct: dict[int, np.ndarray] = {}
     if has_emb:
@@ -389,8 +318,8 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
 
     def stat(idx: np.ndarray) -> dict[str, float]:
         tt, pp, cc = t[idx], p[idx], c[idx]
-        res = {"action_js": dist.action_js(tt, pp)}
-        res["cluster_action_js"] = _mean(dist.action_js(tt[cc == k], pp[cc == k]) for k in np.unique(cc))
+        res = {"action_js": action_js(tt, pp)}
+        res["cluster_action_js"] = _mean(action_js(tt[cc == k], pp[cc == k]) for k in np.unique(cc))
         res.update(diag.summarize(diag.matrices(data, idx)))
         res["action_js_diagonality"] = dist.diagonality(dist.action_similarity_matrix(tt, pp, cc)[0])
         for k in whole:
@@ -427,7 +356,7 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
     for name, seq in (("predicted_actions", predicted_actions), ("reference_texts", reference_texts),
                       ("predicted_texts", predicted_texts)):
         if len(seq) != n:
-            raise ValueError(f"{name} has {len(seq)} items but reference_actions has {n}")
+            raise BadInputError(f"{name} has {len(seq)} items but reference_actions has {n}", field=name)
     actions = score_actions(reference_actions, predicted_actions, clusters, rare=cfg.rare, bootstrap=cfg.bootstrap,
                             seed=cfg.seed, confidence=cfg.confidence, progress=cfg.progress)
     c = _clusters(clusters, n)
@@ -443,7 +372,6 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
         scorer = None
         if cfg.bertscore:
             from blueprint.metrics.bertscore import BertScorer
-            from blueprint.simpact.embed import default_cache_dir
 
             cache = None if cfg.cache_dir is None else (
                 default_cache_dir().parent / "bertscore" if cfg.cache_dir == "default" else os.path.join(cfg.cache_dir, "bertscore"))

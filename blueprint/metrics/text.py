@@ -28,6 +28,8 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from blueprint.metrics.divergence import js_divergence
+
 BINS = np.linspace(0.0, 2.0, 50)
 TOP_TERMS = 100
 
@@ -73,24 +75,6 @@ def distance_histogram(x: np.ndarray, chunk: int = 2048) -> np.ndarray:
             vals = block[upper[: block.shape[0], : block.shape[1]]] if a == b else block.ravel()
             counts += np.histogram(np.clip(vals, 0.0, 2.0), bins=BINS)[0]
     return counts
-
-
-def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon divergence with log2, between two histograms or distributions (normalised here)."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    keep = (p + q) > 0
-    p, q = p[keep], q[keep]
-    if p.sum() == 0 or q.sum() == 0:
-        return float("nan")
-    p, q = p / p.sum(), q / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a: np.ndarray) -> float:
-        nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
-
-    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
 
 
 def embedding_js(real: np.ndarray, generated: np.ndarray) -> float:

@@ -27,6 +27,7 @@ from typing import Any
 from blueprint._io import write_json
 from blueprint.errors import BadInputError
 from blueprint.task import STYLES
+from blueprint.validation import check_choice, check_scalar
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +63,20 @@ class FinetuneConfig:
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.loss in LOSSES, "loss", f"must be one of {LOSSES}, got {self.loss!r}"),
-            (self.style in STYLES, "style", f"must be one of {STYLES}, got {self.style!r}"),
-            (self.lora_r >= 1, "lora_r", f"must be at least 1, got {self.lora_r}"),
-            (0 <= self.lora_dropout < 1, "lora_dropout", f"must be in [0, 1), got {self.lora_dropout}"),
-            (self.learning_rate > 0, "learning_rate", f"must be positive, got {self.learning_rate}"),
-            (self.epochs > 0, "epochs", f"must be positive, got {self.epochs}"),
-            (self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}"),
-            (self.grad_accum >= 1, "grad_accum", f"must be at least 1, got {self.grad_accum}"),
-            (self.gamma >= 0, "gamma", f"must be 0 or more, got {self.gamma}"),
-            (self.max_steps == -1 or self.max_steps >= 1, "max_steps", f"must be -1 or at least 1, got {self.max_steps}"),
-            (self.limit is None or self.limit >= 1, "limit", f"must be at least 1, got {self.limit}"),
-        ]
-        for ok, fld, msg in checks:
-            if not ok:
-                raise BadInputError(msg, field=fld)
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.style, "style", STYLES)
+        check_scalar(self.lora_r, "lora_r", int, min_val=1)
+        check_scalar(self.lora_dropout, "lora_dropout", min_val=0, max_val=1, include_boundaries="left")
+        check_scalar(self.learning_rate, "learning_rate", min_val=0, include_boundaries="neither")
+        check_scalar(self.epochs, "epochs", min_val=0, include_boundaries="neither")
+        check_scalar(self.batch_size, "batch_size", int, min_val=1)
+        check_scalar(self.grad_accum, "grad_accum", int, min_val=1)
+        check_scalar(self.gamma, "gamma", min_val=0)
+        if self.max_steps != -1:  # -1: train for the epochs
+            check_scalar(self.max_steps, "max_steps", int, min_val=1)
+        check_scalar(self.limit, "limit", int, min_val=1, allow_none=True)
+        check_scalar(self.eval_limit, "eval_limit", int, min_val=0, allow_none=True)
+        check_scalar(self.max_length, "max_length", int, min_val=1, allow_none=True)
 
 
 def focal_loss_from_log_probs(log_probs, num_items: Any = None, gamma: float = 1.0, mask=None):

@@ -30,8 +30,9 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_open, write_json
 from blueprint.errors import BadInputError
-from blueprint.simpact.export import MANIFEST, read_manifest
-from blueprint.simpact.pii import DID_RE, Scrubber
+from blueprint.data import MANIFEST, read_manifest
+from blueprint.atproto import DID_RE
+from blueprint.pii import Scrubber
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,16 @@ data cannot disagree.
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import jinja2
 import yaml
 
 from blueprint.actions import ACTIONS
 from blueprint.data import SPLITS, config_name, features
+
+if TYPE_CHECKING:
+    from blueprint.simpact.pipeline import BuildConfig
 
 _PRIVACY = """\
 - **PII.** Every text went through an offline scrubber with one recognizer per type: EMAIL_ADDRESS,
@@ -158,3 +161,23 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     }
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return env.from_string(template).render(**values)
+
+
+def build_description(cfg: BuildConfig) -> str:
+    """The card's account of how this build was made, from its settings."""
+    c = cfg.cluster
+    return (
+        "1. **Ingest.** Jetstream commits were decoded and mapped to the 13 actions; malformed lines were "
+        "quarantined and counted.\n"
+        f"2. **Threads.** Reply chains were rebuilt through `reply.parent` (at most {cfg.threads.max_depth} "
+        "messages); reactions pair the target post with the actor's message; follows and blocks take the "
+        "target's latest post as context; updates and deletes carry the original post. Only users with at least "
+        f"{cfg.threads.min_user_posts} posts and replies in {list(cfg.threads.langs or ['any language'])} are in scope.\n"
+        f"3. **Personas.** Each user is the mean embedding of their posts and replies (model "
+        f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); users were "
+        f"clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least {c.size_min} users "
+        "per cluster).\n"
+        "4. **Privacy.** Texts were PII-scrubbed, times replaced by ranks"
+        f" ({'over the whole dataset' if cfg.export.time_mode == 'global' else 'inside each cluster'}), user ids by "
+        "per-thread keyed pseudonyms, and removal requests honoured (see below)."
+    )

@@ -1,4 +1,4 @@
-"""Personas: constrained k-means over user embeddings, for one or several partitions.
+"""The cluster stage: personas by constrained k-means over user embeddings, for one or several partitions.
 
 Two paths give clusters of at least ``size_min`` users (and at most ``size_max``):
 - ``exact``: ``k_means_constrained.KMeansConstrained``, which solves a min-cost flow
@@ -19,10 +19,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from blueprint._io import atomic_path
 from blueprint.errors import BadInputError
+from blueprint.simpact.embed import read_user_vectors
+from blueprint.validation import check_choice, check_scalar
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +49,15 @@ class ClusterConfig:
         if not self.partitions:
             raise BadInputError("give at least one partition", field="partitions")
         for k in self.partitions:
-            if not 1 <= k <= 1000:
-                raise BadInputError(f"each k must be between 1 and 1000, got {k}", field="partitions")
+            check_scalar(k, "partitions", int, min_val=1, max_val=1000)
         if len(set(self.partitions)) != len(self.partitions):
             raise BadInputError(f"repeated k in {list(self.partitions)}", field="partitions")
-        if self.size_min < 1:
-            raise BadInputError(f"must be at least 1, got {self.size_min}", field="size_min")
-        if self.size_max is not None and self.size_max < self.size_min:
-            raise BadInputError(f"must be at least size_min ({self.size_min}), got {self.size_max}",
-                                field="size_max")
-        if self.n_init < 1:
-            raise BadInputError(f"must be at least 1, got {self.n_init}", field="n_init")
-        if self.method not in ("auto", "exact", "fast"):
-            raise BadInputError(f"must be 'auto', 'exact' or 'fast', got {self.method!r}", field="method")
+        check_scalar(self.size_min, "size_min", int, min_val=1)
+        check_scalar(self.size_max, "size_max", int, min_val=self.size_min, allow_none=True)
+        check_scalar(self.n_init, "n_init", int, min_val=1)
+        check_scalar(self.max_iter, "max_iter", int, min_val=1)
+        check_scalar(self.seed, "seed", int)
+        check_choice(self.method, "method", ("auto", "exact", "fast"))
         if self.method == "fast" and self.size_max is not None:
             raise BadInputError("the fast path handles size_min only; use method='exact' with size_max",
                                 field="method")
@@ -220,3 +222,29 @@ def cluster(x: np.ndarray, k: int, config: ClusterConfig) -> Partition:
                            f"{sizes.max()}, bounds {config.size_min}..{config.size_max})")
     log.info("cluster k=%d: sizes %d..%d, inertia %.4f", k, sizes.min(), sizes.max(), part.inertia)
     return part
+
+
+# --- the stage -------------------------------------------------------------------------------------------
+
+
+def cluster_users(embed_dir: Path, out_dir: Path, cfg: ClusterConfig) -> dict:
+    """Every partition of the embedding stage's users into ``partitions.parquet`` (a column ``k<k>`` each)."""
+    dids, x = read_user_vectors(embed_dir)
+    cols: dict[str, pa.Array] = {"did": pa.array(dids, pa.string())}
+    summary = {}
+    for k in cfg.partitions:
+        part = cluster(x, k, cfg)
+        cols[f"k{k}"] = pa.array(part.labels, pa.int64())
+        sizes = part.sizes
+        summary[str(k)] = {"method": part.method, "inertia": part.inertia, "size_min": int(sizes.min()),
+                           "size_max": int(sizes.max()), "sizes": sizes.tolist()}
+    with atomic_path(out_dir / "partitions.parquet") as tmp:
+        pq.write_table(pa.table(cols), tmp)
+    return {"users": len(dids), "partitions": summary}
+
+
+def read_partitions(cluster_dir: Path) -> dict[int, dict[str, int]]:
+    """The stage's output: ``{k: {did: cluster}}`` for every partition."""
+    t = pq.read_table(cluster_dir / "partitions.parquet")
+    dids = t["did"].to_pylist()
+    return {int(name[1:]): dict(zip(dids, t[name].to_pylist())) for name in t.column_names if name != "did"}

@@ -24,7 +24,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,15 +33,20 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_dir, write_json, write_jsonl
 from blueprint.actions import ACTIONS
-from blueprint.data import DEFAULT_FRACTIONS, SPLITS, check_fractions, config_name, features, split_of
+from blueprint.data import DEFAULT_FRACTIONS, MANIFEST, SPLITS, config_name, features, split_of
 from blueprint.errors import BadInputError
-from blueprint.simpact.pii import Scrubber
-from blueprint.simpact.privacy import BatchMapper, Take, cluster_ranks, prepare_rows, with_ranks
+from blueprint.pii import Scrubber
+from blueprint.simpact.layout import partition_chunks, write_partition
+from blueprint.simpact.privacy import BatchMapper, prepare_rows
+from blueprint.validation import check_choice, check_fractions, check_scalar
+
+if TYPE_CHECKING:
+    from blueprint.simpact.engine import Engine
+    from blueprint.simpact.pipeline import BuildConfig
 
 log = logging.getLogger(__name__)
 
 MAX_PER_CLUSTER_K = 100
-MANIFEST = "blueprint_manifest.json"
 FORMAT_VERSION = 1
 
 
@@ -60,11 +65,10 @@ class ExportConfig:
     time_mode: str = "global"
 
     def __post_init__(self) -> None:
-        check_fractions(self.fractions)
-        if self.shard_rows < 1:
-            raise BadInputError(f"must be at least 1, got {self.shard_rows}", field="shard_rows")
-        if self.time_mode not in ("global", "cluster"):
-            raise BadInputError(f"must be 'global' or 'cluster', got {self.time_mode!r}", field="time_mode")
+        check_fractions(self.fractions, "fractions", n=3)
+        check_scalar(self.shard_rows, "shard_rows", int, min_val=1)
+        check_scalar(self.per_cluster_max_k, "per_cluster_max_k", int, min_val=0)
+        check_choice(self.time_mode, "time_mode", ("global", "cluster"))
 
 
 @dataclass
@@ -81,141 +85,6 @@ class ExportReport:
                 "removed_messages": self.removed_messages, "configs": self.configs,
                 "actions": self.actions, "pii_replaced": self.pii_replaced}
 
-
-def hide_labels(table: pa.Table) -> pa.Table:
-    """Rows without their labels: the last message's text and actions null, ``action`` -1, no ``target_text``."""
-    thread = table["thread"].combine_chunks()
-    offsets = thread.offsets.to_numpy()
-    msgs = thread.flatten()
-    last = np.zeros(len(msgs), dtype=bool)
-    last[offsets[1:] - 1] = True
-    hidden = pa.array(last)
-    text = pc.if_else(hidden, pa.scalar(None, pa.string()), msgs.field("text"))
-    actions = msgs.field("actions")
-    actions = pa.StructArray.from_arrays([actions.field(a) for a in ACTIONS], names=list(ACTIONS),
-                                         mask=pa.array(last | ~actions.is_valid().to_numpy(zero_copy_only=False)))
-    struct = pa.StructArray.from_arrays([msgs.field("user_id"), text, msgs.field("relative_integer_time"), actions],
-                                        names=["user_id", "text", "relative_integer_time", "actions"])
-    out = table.set_column(table.schema.get_field_index("thread"), "thread",
-                           pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), struct))
-    out = out.set_column(out.schema.get_field_index("action"), "action",
-                         pa.array(np.full(out.num_rows, -1, dtype=np.int64)))
-    return out.set_column(out.schema.get_field_index("target_text"), "target_text",
-                          pa.nulls(out.num_rows, pa.string()))
-
-
-class _ShardWriter:
-    """Rows of one config and split into ``<split>-<build fingerprint>-NNNNN-of-NNNNN.parquet`` files."""
-
-    def __init__(self, folder: Path, split: str, total: int, shard_rows: int, schema: pa.Schema,
-                 fingerprint: str) -> None:
-        self.folder, self.split, self.shard_rows, self.schema = folder, split, shard_rows, schema
-        self.fingerprint = fingerprint
-        self.n_shards = max(1, -(-total // shard_rows))
-        self.shard = 0
-        self.in_shard = 0
-        self.writer: pq.ParquetWriter | None = None
-
-    def _open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{self.split}-{self.fingerprint}-{self.shard:05d}-of-{self.n_shards:05d}.parquet"
-        self.writer = pq.ParquetWriter(self.folder / name, self.schema, compression="zstd")
-
-    def write(self, table: pa.Table) -> None:
-        while table.num_rows:
-            if self.writer is None:
-                self._open()
-            room = self.shard_rows - self.in_shard
-            part, table = table.slice(0, room), table.slice(room)
-            self.writer.write_table(part.cast(self.schema))
-            self.in_shard += part.num_rows
-            if self.in_shard == self.shard_rows:
-                self.writer.close()
-                self.writer, self.shard, self.in_shard = None, self.shard + 1, 0
-
-    def close(self) -> None:
-        if self.writer is None and self.shard == 0:  # an empty split still gets its (empty) file
-            self._open()
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-
-_WRITE_CHUNK = 20_000
-
-
-def _exact_chunks(path: Path, size: int) -> Iterator[pa.Table]:
-    """The rows of a Parquet file in tables of exactly ``size`` rows (the last may be shorter)."""
-    pending: list[pa.RecordBatch] = []
-    have = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
-        pending.append(batch)
-        have += batch.num_rows
-        while have >= size:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, size).combine_chunks()
-            rest = table.slice(size)
-            pending, have = rest.to_batches(), rest.num_rows
-    if have:
-        yield pa.Table.from_batches(pending).combine_chunks()
-
-
-def _partition_chunks(prepared: Path, k: int, cid: np.ndarray, schema: pa.Schema, cfg: "ExportConfig"
-                      ) -> Iterator[pa.Table]:
-    """The released rows of partition ``k``, a chunk at a time: ``cluster_id`` added, times ranked per cluster
-    when ``time_mode`` is ``cluster``."""
-    ranks = Take(cluster_ranks(prepared, cid)) if cfg.time_mode == "cluster" else None
-    pos = 0
-    for chunk in _exact_chunks(prepared, _WRITE_CHUNK):
-        if ranks is not None:
-            chunk = with_ranks(chunk, ranks(int(pc.sum(pc.list_value_length(chunk["thread"])).as_py() or 0)))
-        n = chunk.num_rows
-        yield chunk.append_column("cluster_id", pa.array(cid[pos : pos + n], pa.int64())).select(schema.names)
-        pos += n
-
-
-def _write_partition(chunks: Iterator[pa.Table], out: Path, k: int, cid: np.ndarray, splits: np.ndarray,
-                     schema: pa.Schema, cfg: "ExportConfig", hold_out: bool, fingerprint: str
-                     ) -> dict[str, dict[str, int]]:
-    """Write ``{k}_clusters`` and, for small k, every ``{k}_clusters_c{i}``, in one pass over the rows.
-
-    Rows come a chunk at a time, so memory holds one chunk's copies, not a copy per config.
-    """
-    per_cluster = k <= cfg.per_cluster_max_k
-    names = [config_name(k)] + ([config_name(k, c) for c in range(k)] if per_cluster else [])
-    counts = {name: {s: 0 for s in SPLITS} for name in names}
-    for code, split in enumerate(SPLITS):
-        m = splits == code
-        counts[config_name(k)][split] = int(m.sum())
-        if per_cluster:
-            for c, n in zip(*np.unique(cid[m], return_counts=True)):
-                counts[config_name(k, int(c))][split] = int(n)
-    writers = {(name, split): _ShardWriter(out / "data" / name, split, counts[name][split], cfg.shard_rows, schema,
-                                           fingerprint)
-               for name in names for split in SPLITS}
-    start = 0
-    for chunk in chunks:
-        sp = splits[start : start + chunk.num_rows]
-        cc = cid[start : start + chunk.num_rows]
-        start += chunk.num_rows
-        for code, split in enumerate(SPLITS):
-            m = np.flatnonzero(sp == code)
-            if not len(m):
-                continue
-            # stable order by cluster: each cluster's rows are then one slice
-            order = m[np.argsort(cc[m], kind="stable")]
-            sub = chunk.take(pa.array(order))
-            if hold_out and split == "test":
-                sub = hide_labels(sub)
-            writers[(config_name(k), split)].write(sub.take(pa.array(np.argsort(order, kind="stable"))))
-            if per_cluster:
-                sorted_c = cc[order]
-                bounds = np.flatnonzero(np.diff(sorted_c)) + 1
-                for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(order)]):
-                    writers[(config_name(k, int(sorted_c[a])), split)].write(sub.slice(a, b - a))
-    for w in writers.values():
-        w.close()
-    return counts
 
 
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
@@ -364,7 +233,7 @@ def _lay_out(prep: _Prepared, partitions, out_dir: Path, cfg: "ExportConfig", re
         cluster_sizes: dict[str, dict[int, int]] = {}
         for k in sorted(partitions):
             cid = thread_clusters[k]
-            configs.update(_write_partition(_partition_chunks(prep.path, k, cid, schema, cfg), tmp, k, cid, splits,
+            configs.update(write_partition(partition_chunks(prep.path, k, cid, schema, cfg), tmp, k, cid, splits,
                                             schema, cfg, labels_path is not None, fingerprint))
             cluster_sizes[config_name(k)] = {int(c): int(n) for c, n in zip(*np.unique(cid, return_counts=True))}
         report.configs = configs
@@ -404,14 +273,11 @@ def _lay_out(prep: _Prepared, partitions, out_dir: Path, cfg: "ExportConfig", re
 
 
 def _check_unique_ids(path: Path, rows: int) -> None:
-    import duckdb
+    from blueprint.simpact import duck
 
-    con = duckdb.connect()
+    # bounded: at 6.4M threads an unbounded hash of the ids took about 0.7 GB
+    con = duck.connect(temp_directory=path.parent / ".ids", memory_limit="256MB")
     try:
-        # bounded: at 6.4M threads an unbounded hash of the ids took about 0.7 GB
-        con.execute("SET memory_limit = '256MB'")
-        con.execute(f"SET temp_directory = '{path.parent / '.ids'}'")
-        con.execute("SET enable_progress_bar = false")
         distinct = con.execute("SELECT count(DISTINCT id) FROM read_parquet(?)", [str(path)]).fetchone()[0]
     finally:
         con.close()
@@ -456,10 +322,28 @@ def _users_per_cluster(labels: Mapping[str, int]) -> dict[int, int]:
     return {int(k): int(v) for k, v in sorted(c.items())}
 
 
-def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict:
-    from blueprint._io import read_json
 
-    p = Path(dataset_dir) / MANIFEST
-    if not p.is_file():
-        raise BadInputError(f"not a BluePrint dataset directory (no {MANIFEST})", path=dataset_dir)
-    return read_json(p)
+# --- the stage -------------------------------------------------------------------------------------------
+
+
+def export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, engine: Engine,
+                 secret_note: str = "") -> dict:
+    """The build's last stage: the threads and the cluster stage's personas -> ``out_dir``; returns the report."""
+    from blueprint.simpact.card import build_description
+    from blueprint.simpact.cluster import read_partitions
+    from blueprint.simpact.embed import read_user_vectors
+
+    context = {
+        "title": cfg.title,
+        "source": cfg.source,
+        "secret_note": secret_note,
+        "max_depth": cfg.threads.max_depth,
+        "langs": list(cfg.threads.langs) if cfg.threads.langs else "any",
+        "per_cluster_max_k": cfg.export.per_cluster_max_k,
+        "build_description": build_description(cfg),
+    }
+    report = export(work / "threads" / "threads.parquet", read_partitions(work / "cluster"), out_dir, secret=secret,
+                    config=cfg.export, scrubber=Scrubber(region=cfg.pii_region), card_context=context,
+                    user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
+                    remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels, batch_mapper=engine.batch_mapper)
+    return report.to_dict()

@@ -21,45 +21,24 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from blueprint._io import atomic_path, read_json, write_json
+from blueprint._io import read_json, write_json
 from blueprint.errors import BadInputError
-from blueprint.simpact import cluster as cluster_mod
-from blueprint.simpact.cluster import ClusterConfig
-from blueprint.simpact.embed import DEFAULT_MODEL, EmbeddingCache, Encoder, default_cache_dir, embed_texts
-from blueprint.simpact.export import ExportConfig, export
+from blueprint.simpact.cluster import ClusterConfig, cluster_users
+from blueprint.simpact.embed import EmbedConfig, embed_users
+from blueprint.simpact.engine import Engine, LocalEngine
+from blueprint.simpact.export import ExportConfig, export_stage
 from blueprint.simpact.ingest import IngestConfig, ingest, plan
-from blueprint.simpact.pii import Scrubber
-from blueprint.simpact.privacy import create_secret, load_secret, process_batches, without_removed
+from blueprint.simpact.privacy import create_secret, load_secret
 from blueprint.simpact.threads import ThreadConfig, build_threads
-
-if TYPE_CHECKING:
-    from blueprint.simpact.ray_engine import RayEngine
 
 log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "threads", "embed", "cluster", "export")
 PIPELINE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    """Which model embeds the users' texts, and how."""
-
-    model: str = DEFAULT_MODEL
-    pooling: str = "auto"
-    max_length: int = 128
-    batch_size: int = 64
-    include_quotes: bool = False
-    prefix: str = ""
-    cache_dir: str | None = "default"  # "default": $BLUEPRINT_CACHE or ~/.cache/blueprint; None: no cache
-    backend: str = "torch"  # torch, onnx or onnx-int8 (embed.BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -159,15 +138,6 @@ class _Stage:
         return report, False
 
 
-def _workers(cfg: BuildConfig) -> int:
-    """Worker processes for ingest and export (``--workers``; 0: one per CPU)."""
-    return cfg.ingest.workers or os.cpu_count() or 1
-
-
-def _call(stage: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    return fn(*args, **kwargs)
-
-
 def default_work_dir(out_dir: Path) -> Path:
     return out_dir.parent / f"{out_dir.name}-work"
 
@@ -175,19 +145,20 @@ def default_work_dir(out_dir: Path) -> Path:
 def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
           config: BuildConfig | None = None, *, work_dir: str | os.PathLike[str] | None = None,
           secret_file: str | os.PathLike[str] | None = None, resume: bool = False,
-          progress: bool = False, engine: "RayEngine | None" = None) -> BuildResult:
+          progress: bool = False, engine: Engine | None = None) -> BuildResult:
     """Run every stage from raw records to the dataset directory ``out_dir``.
 
-    ``engine``: None runs here (worker processes for ingest); a started
-    :class:`~blueprint.simpact.ray_engine.RayEngine` runs the stages' work on Ray. The
-    dataset, and the stages' fingerprints (so ``resume``), do not depend on it.
+    ``engine`` runs the stages' work: a :class:`~blueprint.simpact.engine.LocalEngine`
+    by default (worker processes for ingest and export), or a started
+    :class:`~blueprint.simpact.ray_engine.RayEngine`. The dataset, and the stages'
+    fingerprints (so ``resume``), do not depend on it.
     """
-    run = _call if engine is None else engine.call
     cfg = config or BuildConfig()
+    engine = engine or LocalEngine(cfg.ingest.workers)
     out_dir = Path(out_dir)
     work = Path(work_dir) if work_dir is not None else default_work_dir(out_dir)
     if work.resolve() == out_dir.resolve() or out_dir.resolve() in work.resolve().parents:
-        raise BadInputError("the work directory must be outside the dataset directory", path=work)
+        raise BadInputError("the work directory must be outside the dataset directory", path=work, field="work_dir")
     if not resume and (work / "ingest").exists():
         shutil.rmtree(work / "ingest")
     work.mkdir(parents=True, exist_ok=True)
@@ -205,35 +176,34 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         fp = _fingerprint("ingest", PIPELINE_VERSION, digests, cfg.ingest.fingerprint())
         reports["ingest"], _ = stage.run("ingest", fp, lambda d: ingest(
             inputs, d, cfg.ingest, progress=progress, segments=segments,
-            runner=engine.ingest_runner if engine is not None else None).to_dict()["totals"])
+            runner=engine.ingest_runner).to_dict()["totals"])
     _log_ingest(reports["ingest"])
 
     fp = _fingerprint("threads", fp, asdict(cfg.threads))
     with measure("threads"):
-        reports["threads"], _ = stage.run("threads", fp, lambda d: run(
+        reports["threads"], _ = stage.run("threads", fp, lambda d: engine.call(
             "threads", build_threads, work / "ingest", d, cfg.threads, progress=progress).to_dict())
     r = reports["threads"]
     log.info("threads: %d examples from %d events; %d users in scope of %d; %d skipped, %d quarantined",
              r["examples"], r["events"], r["users_in_scope"], r["users_seen"], r["skipped"], r["quarantined"])
 
-    encoder = Encoder(cfg.embed.model, pooling=cfg.embed.pooling, max_length=cfg.embed.max_length,
-                      batch_size=cfg.embed.batch_size, prefix=cfg.embed.prefix, backend=cfg.embed.backend)
+    encoder = cfg.embed.encoder()
     removal = sorted(set(cfg.remove_dids))
     fp = _fingerprint("embed", fp, asdict(cfg.embed), encoder.fingerprint, removal)
     with measure("embed"):
-        reports["embed"], _ = stage.run("embed", fp, lambda d: _embed_stage(work / "threads", d, encoder, cfg.embed,
-                                                                            progress, frozenset(removal), engine))
+        reports["embed"], _ = stage.run("embed", fp, lambda d: embed_users(
+            work / "threads", d, cfg.embed, engine, encoder=encoder, removed=frozenset(removal), progress=progress))
 
     fp = _fingerprint("cluster", fp, asdict(cfg.cluster))
     with measure("cluster"):
-        reports["cluster"], _ = stage.run("cluster", fp, lambda d: run("cluster", _cluster_stage, work / "embed", d,
-                                                                       cfg.cluster))
+        reports["cluster"], _ = stage.run("cluster", fp, lambda d: engine.call(
+            "cluster", cluster_users, work / "embed", d, cfg.cluster))
 
     fp = _fingerprint("export", fp, asdict(cfg.export), cfg.pii_region, cfg.title, cfg.source, removal,
                       cfg.hold_out_labels, hashlib.sha256(secret).hexdigest(), str(out_dir.resolve()), secret_note)
     with measure("export"):
         reports["export"], _ = stage.run("export", fp if (out_dir / "README.md").is_file() else fp + "-missing",
-                                         lambda d: _export_stage(work, out_dir, secret, cfg, secret_note, engine))
+                                         lambda d: export_stage(work, out_dir, secret, cfg, engine, secret_note))
     log.info("export: %d rows in %d configs -> %s", reports["export"]["rows"], len(reports["export"]["configs"]),
              out_dir)
     return BuildResult(out_dir, work, secret_path, reports, measure.seconds, measure.peak_rss_mb)
@@ -260,172 +230,3 @@ def _log_ingest(r: dict) -> None:
     log.info("ingest: %d lines from %d files -> %d events, %d without an action, %d quarantined%s",
              r["lines"], r["files"], r["events"], r["no_action"], r["quarantined"],
              "" if not r["quarantined"] else f" ({r['quarantined_by_reason']})")
-
-
-EMBED_CHUNK = 100_000  # texts per step of the embedding stage: bounds its memory
-
-
-def _embed_stage(threads_dir: Path, d: Path, encoder: Encoder, cfg: EmbedConfig, progress: bool,
-                 removed: frozenset[str] = frozenset(), engine: "RayEngine | None" = None) -> dict:
-    """Users' mean vectors, a chunk of texts at a time.
-
-    Memory holds a chunk or two, the per-user sums and the cache's keys, never every
-    text's vector. Each chunk's distinct texts are looked up in the embedding cache as
-    it was when the stage began, and the others encoded; so a chunk's vectors do not
-    depend on which chunk ran first, and the Ray engine (chunks encoded on actors,
-    results in order) gives the same bytes as this process. The
-    sums add the texts in file order, as one pass would.
-    """
-    path = threads_dir / "user_texts.parquet"
-    users = _embedding_users(path, cfg, removed)
-    cache_root = None if cfg.cache_dir is None else str(
-        default_cache_dir() if cfg.cache_dir == "default" else cfg.cache_dir)
-    snapshot = EmbeddingCache(cache_root, encoder.fingerprint).shard_names() if cache_root else None
-    encode = (LocalChunks(encoder, cache_root, snapshot, progress) if engine is None
-              else engine.chunk_encoder(encoder, cache_root, snapshot, progress))
-    dim = encoder.dim
-    sums = np.zeros((len(users), dim), dtype=np.float64)
-    counts = np.zeros(len(users), dtype=np.int64)
-    totals = {"texts": 0, "cached": 0, "encoded": 0}  # cached / encoded: distinct texts of each chunk
-    keys = pa.array(users, pa.string())
-    chunks = _text_chunks(path, cfg, removed)
-    for texts, (vectors, c) in zip(_tee_dids(chunks), encode(t["text"].to_pylist() for t in chunks.copy())):
-        for k in totals:
-            totals[k] += c[k]
-        idx = pa.compute.index_in(texts, value_set=keys).to_numpy(zero_copy_only=False).astype(np.int64)
-        np.add.at(sums, idx, vectors)
-        np.add.at(counts, idx, 1)
-    vectors = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    table = pa.table({"did": keys,
-                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
-                      if len(users) else pa.array([], pa.list_(pa.float32(), dim))})
-    with atomic_path(d / "users.parquet") as tmp:
-        pq.write_table(table, tmp)
-    log.info("embed: %d texts (%d encoded, %d from the cache) -> %d users (%s, %s pooling, %s)", totals["texts"],
-             totals["encoded"], totals["cached"], len(users), encoder.model.name, encoder.pooling, encoder.backend)
-    return {**totals, "users": len(users), "model": encoder.model.name,
-            "model_fingerprint": encoder.model.fingerprint, "pooling": encoder.pooling, "dim": dim,
-            "backend": encoder.backend}
-
-
-ChunkEncoder = Callable[[Iterator[list[str]]], Iterator[tuple[np.ndarray, dict]]]
-
-
-class LocalChunks:
-    """Encodes chunks of texts in this process, in order: a :data:`ChunkEncoder`."""
-
-    def __init__(self, encoder: Encoder, cache_root: str | None, snapshot: list[str] | None,
-                 progress: bool = False) -> None:
-        self.encoder, self.progress = encoder, progress
-        self.read = None if cache_root is None else EmbeddingCache(cache_root, encoder.fingerprint, only=snapshot)
-        self.write = None if cache_root is None else EmbeddingCache(cache_root, encoder.fingerprint, only=())
-
-    def __call__(self, chunks: Iterator[list[str]]) -> Iterator[tuple[np.ndarray, dict]]:
-        for texts in chunks:
-            yield embed_texts(texts, self.encoder, self.read, write_to=self.write, progress=self.progress)
-
-
-class _Chunks:
-    """The persona texts in chunks, readable twice in step (the DIDs here, the texts by the encoder)."""
-
-    def __init__(self, path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> None:
-        self.path, self.cfg, self.removed = path, cfg, removed
-
-    def copy(self) -> "_Chunks":
-        return _Chunks(self.path, self.cfg, self.removed)
-
-    def __iter__(self) -> Iterator[pa.Table]:
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=EMBED_CHUNK, columns=["did", "action", "text"]):
-            texts = pa.Table.from_batches([batch])
-            if not self.cfg.include_quotes:
-                texts = texts.filter(pa.compute.not_equal(texts["action"], "quote"))
-            texts, _ = without_removed(texts, self.removed)  # users who asked to be removed get no persona
-            if texts.num_rows:
-                yield texts
-
-
-def _tee_dids(chunks: "_Chunks") -> Iterator[pa.ChunkedArray]:
-    for t in chunks:
-        yield t["did"]
-
-
-def _text_chunks(path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> _Chunks:
-    """The texts that make personas, ``EMBED_CHUNK`` at a time: no quotes unless asked, no removed user."""
-    return _Chunks(path, cfg, removed)
-
-
-def _embedding_users(path: Path, cfg: EmbedConfig, removed: frozenset[str]) -> list[str]:
-    """The users with at least one persona text, sorted."""
-    seen: set[str] = set()
-    for texts in _text_chunks(path, cfg, removed):
-        seen.update(pa.compute.unique(texts["did"]).to_pylist())
-    return sorted(seen)
-
-
-def read_user_vectors(embed_dir: Path) -> tuple[list[str], np.ndarray]:
-    t = pq.read_table(embed_dir / "users.parquet")
-    dids = t["did"].to_pylist()
-    if not dids:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    flat = t["vector"].combine_chunks().flatten().to_numpy()
-    return dids, flat.reshape(len(dids), -1)
-
-
-def _cluster_stage(embed_dir: Path, d: Path, cfg: ClusterConfig) -> dict:
-    dids, x = read_user_vectors(embed_dir)
-    cols: dict[str, pa.Array] = {"did": pa.array(dids, pa.string())}
-    summary = {}
-    for k in cfg.partitions:
-        part = cluster_mod.cluster(x, k, cfg)
-        cols[f"k{k}"] = pa.array(part.labels, pa.int64())
-        sizes = part.sizes
-        summary[str(k)] = {"method": part.method, "inertia": part.inertia, "size_min": int(sizes.min()),
-                           "size_max": int(sizes.max()), "sizes": sizes.tolist()}
-    with atomic_path(d / "partitions.parquet") as tmp:
-        pq.write_table(pa.table(cols), tmp)
-    return {"users": len(dids), "partitions": summary}
-
-
-def read_partitions(cluster_dir: Path) -> dict[int, dict[str, int]]:
-    t = pq.read_table(cluster_dir / "partitions.parquet")
-    dids = t["did"].to_pylist()
-    return {int(name[1:]): dict(zip(dids, t[name].to_pylist())) for name in t.column_names if name != "did"}
-
-
-def _export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, secret_note: str = "",
-                  engine: "RayEngine | None" = None) -> dict:
-    partitions = read_partitions(work / "cluster")
-    context = {
-        "title": cfg.title,
-        "source": cfg.source,
-        "secret_note": secret_note,
-        "max_depth": cfg.threads.max_depth,
-        "langs": list(cfg.threads.langs) if cfg.threads.langs else "any",
-        "per_cluster_max_k": cfg.export.per_cluster_max_k,
-        "build_description": _describe(cfg),
-    }
-    report = export(work / "threads" / "threads.parquet", partitions, out_dir, secret=secret, config=cfg.export,
-                    scrubber=Scrubber(region=cfg.pii_region), card_context=context,
-                    user_vectors=read_user_vectors(work / "embed"), seed=cfg.cluster.seed,
-                    remove_dids=cfg.remove_dids, labels_path=cfg.hold_out_labels,
-                    batch_mapper=engine.batch_mapper if engine is not None else process_batches(_workers(cfg)))
-    return report.to_dict()
-
-
-def _describe(cfg: BuildConfig) -> str:
-    c = cfg.cluster
-    return (
-        "1. **Ingest.** Jetstream commits were decoded and mapped to the 13 actions; malformed lines were "
-        "quarantined and counted.\n"
-        f"2. **Threads.** Reply chains were rebuilt through `reply.parent` (at most {cfg.threads.max_depth} "
-        "messages); reactions pair the target post with the actor's message; follows and blocks take the "
-        "target's latest post as context; updates and deletes carry the original post. Only users with at least "
-        f"{cfg.threads.min_user_posts} posts and replies in {list(cfg.threads.langs or ['any language'])} are in scope.\n"
-        f"3. **Personas.** Each user is the mean embedding of their posts and replies (model "
-        f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); users were "
-        f"clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least {c.size_min} users "
-        "per cluster).\n"
-        "4. **Privacy.** Texts were PII-scrubbed, times replaced by ranks"
-        f" ({'over the whole dataset' if cfg.export.time_mode == 'global' else 'inside each cluster'}), user ids by "
-        "per-thread keyed pseudonyms, and removal requests honoured (see below)."
-    )

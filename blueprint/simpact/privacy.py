@@ -3,7 +3,7 @@
 Every privacy transform of the build lives here; :mod:`blueprint.simpact.export` only
 lays the transformed rows out as a dataset.
 
-- Text: every message's text goes through :class:`blueprint.simpact.pii.Scrubber`.
+- Text: every message's text goes through :class:`blueprint.pii.Scrubber`.
 - Time: absolute times become ``relative_integer_time``, the rank of the message in
   time order over the whole dataset (ties broken by the message's record URI, so
   the order is total and the same on every rebuild); the same message has the same
@@ -35,9 +35,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
+from blueprint.atproto import read_did_file
 from blueprint.data import example_id, split_key
 from blueprint.errors import BadInputError
-from blueprint.simpact.pii import DID_RE, Scrubber, replace_spans
+from blueprint.pii import Scrubber, replace_spans
 
 log = logging.getLogger(__name__)
 
@@ -78,30 +79,9 @@ def pseudonym(secret: bytes, did: str, identity: bytes) -> str:
     return hmac.new(secret, did.encode() + b"\x00" + identity, hashlib.sha256).hexdigest()
 
 
-
-
-def read_did_file(path: str | os.PathLike[str], *, field: str, what: str = "file") -> list[str]:
-    """DIDs from a file, one per line, in file order; blank lines and ``#`` comments are skipped.
-
-    A missing file or a line that is not a DID is bad input, named by file, line and ``field``.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise BadInputError(f"no such {what}", path=p, field=field)
-    out = []
-    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        did = line.split("#", 1)[0].strip()
-        if not did:
-            continue
-        if not DID_RE.fullmatch(did):
-            raise BadInputError(f"not a DID: {did[:60]!r}", path=p, line=lineno, field=field)
-        out.append(did)
-    return out
-
-
 def read_removal_list(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """DIDs of users who asked to be removed (:func:`read_did_file`), sorted and unique."""
-    return tuple(sorted(set(read_did_file(path, field="--remove-dids", what="removal list"))))
+    return tuple(sorted(set(read_did_file(path, field="remove_dids", what="removal list"))))
 
 
 # --- the transforms, on whole tables: ranks, scrubbing, pseudonyms, removals ---------------------------------
@@ -150,15 +130,11 @@ def message_ranks(source: str, tables: Mapping[str, pa.Table] | None = None, *,
     import shutil
     import tempfile
 
-    import duckdb
+    from blueprint.simpact import duck
 
-    spill = Path(tempfile.mkdtemp(prefix=".ranks-", dir=temp_dir))  # DuckDB's own default is ./.tmp
-    con = duckdb.connect()
+    spill = Path(tempfile.mkdtemp(prefix=".ranks-", dir=temp_dir))
+    con = duck.connect(temp_directory=spill, memory_limit=memory_limit, ordered=False)  # the query orders its output
     try:
-        con.execute(f"SET temp_directory = '{spill}'")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET preserve_insertion_order = false")  # the query orders its output
-        con.execute("SET enable_progress_bar = false")
         for name, table in (tables or {}).items():
             con.register(name, table)
         for batch in con.sql(_RANK_SQL.format(source=source)).to_arrow_reader(1 << 16):

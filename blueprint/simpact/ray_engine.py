@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from blueprint.errors import BadInputError
+from blueprint.validation import check_scalar
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,10 @@ class _EmbedActor:
                  threads: int) -> None:
         import torch
 
-        from blueprint.simpact.embed import Encoder
-        from blueprint.simpact.pipeline import LocalChunks
+        from blueprint.embedding import ChunkEncoder, Encoder
 
         torch.set_num_threads(threads)  # Ray workers start with one thread; the driver's count gives its bits
-        self.chunks = LocalChunks(Encoder(**encoder_kwargs), cache_root, snapshot)
+        self.chunks = ChunkEncoder(Encoder(**encoder_kwargs), cache_root, snapshot)
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, dict]:
         _fault("embed")
@@ -99,7 +99,8 @@ def _prepare_one(threads, ranks, job):
 
 
 class RayEngine:
-    """Runs the pipeline's stages on Ray; use as a context manager (it shuts down a Ray it started)."""
+    """An :class:`~blueprint.simpact.engine.Engine` on Ray; use as a context manager (it shuts down a Ray it
+    started)."""
 
     def __init__(self, address: str | None = None, *, num_gpus: float = 0, embed_actors: int | None = None,
                  in_flight: int | None = None) -> None:
@@ -107,9 +108,9 @@ class RayEngine:
             import ray  # noqa: F401
             import ray.data  # noqa: F401
         except ImportError:
-            raise BadInputError(INSTALL_HINT, field="--engine") from None
-        if num_gpus < 0:
-            raise BadInputError(f"must be 0 or more, got {num_gpus}", field="--num-gpus")
+            raise BadInputError(INSTALL_HINT, field="engine") from None
+        check_scalar(num_gpus, "num_gpus", min_val=0)
+        check_scalar(embed_actors, "embed_actors", int, min_val=1, allow_none=True)
         self.address = address
         self.num_gpus = num_gpus
         self.embed_actors = embed_actors
@@ -174,7 +175,7 @@ class RayEngine:
             yield todo[row["i"]], orjson.loads(row["report"])
 
     def chunk_encoder(self, encoder, cache_root: str | None, snapshot: list[str] | None, progress: bool = False):
-        """A :data:`~blueprint.simpact.pipeline.ChunkEncoder` on a pool of Ray actors, results in order."""
+        """An :data:`~blueprint.simpact.engine.EncodeChunks` on a pool of Ray actors, results in order."""
         import ray
         import torch
 

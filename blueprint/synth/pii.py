@@ -14,7 +14,9 @@ from typing import Callable
 
 import phonenumbers
 
-from blueprint.simpact.checksums import b58check_encode, luhn_check_digit, segwit_encode
+from blueprint.atproto import DID_PLC_ALPHABET
+
+from blueprint.pii.checksums import b58check_encode, luhn_check_digit, segwit_encode
 
 PII_TYPES: tuple[str, ...] = (
     "EMAIL_ADDRESS",
@@ -28,7 +30,7 @@ PII_TYPES: tuple[str, ...] = (
     "AT_URI",
 )
 
-_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_B32 = DID_PLC_ALPHABET
 _FIRST = ("alex", "sam", "jordan", "priya", "marc", "julie", "wei", "fatima", "liam", "chloe", "noah", "amira")
 _LAST = ("tremblay", "smith", "nguyen", "singh", "roy", "macdonald", "chen", "gagnon", "wilson", "khan")
 _MAIL_DOMAINS = ("gmail.com", "outlook.com", "proton.me", "yahoo.ca", "riding-office.ca", "union-local.org",

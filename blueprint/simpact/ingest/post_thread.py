@@ -8,7 +8,8 @@ from typing import Iterator
 
 import orjson
 
-from blueprint.simpact.ingest.records import _AT_URI, BadLine, Outcome, _created_us, record_row
+from blueprint.atproto import AT_URI_RE
+from blueprint.simpact.ingest.records import BadLine, Outcome, _created_us, record_row
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def read_post_thread(path: Path) -> Iterator[tuple[int, Outcome, str]]:
             yield n, BadLine("missing_field", f"{where}.post", "a thread view without its post"), where
             continue
         uri, record = post.get("uri"), post.get("record")
-        m = _AT_URI.match(uri) if isinstance(uri, str) else None
+        m = AT_URI_RE.match(uri) if isinstance(uri, str) else None
         if m is None:
             yield n, BadLine("mistyped_field", f"{where}.post.uri", f"not an at:// record URI: {uri!r}"), where
             continue

@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 
 from blueprint.actions import BLOCK, COLLECTIONS, FOLLOW, LIKE, POST, REPOST, classify
+from blueprint.atproto import tid_time_us
 
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,6 @@ _RECORD_TYPES: dict[str, type] = {
 _RECORDS = {c: msgspec.json.Decoder(t) for c, t in _RECORD_TYPES.items()}
 _OBJECT_TYPES = {**_RECORD_TYPES, POST: _PostRecordObj}
 _STR = msgspec.json.Decoder(str)
-_TID_INDEX = {c: i for i, c in enumerate("234567abcdefghijklmnopqrstuvwxyz")}
-_AT_URI = re.compile(r"^at://(?P<did>did:[a-z]+:[A-Za-z0-9._:%-]+)/(?P<collection>[A-Za-z0-9.-]+)/(?P<rkey>[A-Za-z0-9._:~-]+)$")
 _MISSING = re.compile(r"missing required field `([^`]+)`(?: - at `([^`]+)`)?")
 _AT = re.compile(r" - at `([^`]+)`")
 
@@ -284,19 +283,6 @@ def _utf8_text(text: msgspec.Raw | str, where: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate, written as a \ud800 escape
         raise BadLine("invalid_utf8", f"{where}.text", str(exc)) from None
-
-
-def tid_time_us(rkey: str) -> int | None:
-    """The microsecond timestamp inside a TID record key, or None when the key is not a TID."""
-    if len(rkey) != 13:
-        return None
-    n = 0
-    for ch in rkey:
-        i = _TID_INDEX.get(ch)
-        if i is None:
-            return None
-        n = n * 32 + i
-    return n >> 10
 
 
 def _created_us(record: object, rkey: str) -> int | None:

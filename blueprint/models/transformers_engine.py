@@ -1,0 +1,237 @@
+"""The transformers engine: any Hugging Face causal LM, run here with batched generation.
+
+A local folder, a Hub id, or a folder holding a peft LoRA adapter over its base.
+Generation is batched with left padding, batches of prompts of similar length
+(longest first), the shared system prompt's keys and values computed once, greedy by
+default.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from blueprint.errors import BadInputError
+from blueprint.models.engine import GenerationConfig, OnDone
+from blueprint.progress import progress_bar
+from blueprint.task import STYLES
+from blueprint.validation import check_choice
+
+log = logging.getLogger(__name__)
+
+
+def alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The same conversation for chat templates that demand strictly alternating user and assistant turns.
+
+    Consecutive messages of one role are joined; a conversation that would start with
+    the assistant, or end with it, gets a short user turn so the model speaks next.
+    """
+    system = [m for m in messages if m["role"] == "system"]
+    merged: list[dict[str, str]] = []
+    for m in messages:
+        if m["role"] == "system":
+            continue
+        if merged and merged[-1]["role"] == m["role"]:
+            merged[-1] = {"role": m["role"], "content": merged[-1]["content"] + "\n" + m["content"]}
+        else:
+            merged.append(dict(m))
+    if not merged or merged[0]["role"] != "user":
+        merged.insert(0, {"role": "user", "content": "(the thread starts)"})
+    if merged[-1]["role"] != "user":
+        merged.append({"role": "user", "content": "(your next action)"})
+    return system + merged
+
+
+class TransformersEngine:
+    """A Hugging Face causal LM with batched, length-sorted, left-padded generation."""
+
+    name = "transformers"
+
+    def __init__(self, model: str, *, style: str = "chat", generation: GenerationConfig = GenerationConfig(),
+                 device: str | None = None, dtype: str = "auto", sort_by_length: bool = True,
+                 share_prefix: bool = True) -> None:
+        check_choice(style, "style", STYLES)
+        self.model_name = str(model)
+        self.style = style
+        self.gen = generation
+        self.sort_by_length = sort_by_length
+        self.share_prefix = share_prefix
+        self._device = device
+        self._dtype = dtype
+        self._loaded: tuple[Any, Any, Any] | None = None
+        self._alternating_said = False
+
+    def describe(self) -> dict:
+        return {"engine": self.name, "model": self.model_name, "style": self.style, "generation": asdict(self.gen)}
+
+    def stats(self) -> dict:
+        return {}  # a local model has no calls to count: every prompt is answered or the run fails
+
+    def load(self):
+        """(torch, tokenizer, model), loaded once."""
+        if self._loaded is None:
+            self._loaded = load_causal_lm(self.model_name, device=self._device, dtype=self._dtype)
+        return self._loaded
+
+    def render(self, prompt) -> str:
+        """The text the model reads: the chat template applied, or the plain prompt as it is."""
+        _, tok, _ = self.load()
+        if self.style == "plain":
+            return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+        if not getattr(tok, "chat_template", None):
+            raise BadInputError(f"{self.model_name} has no chat template; use --style plain", field="style")
+        try:
+            return tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        except Exception as first:  # noqa: BLE001 - jinja raises its own errors for templates with role rules
+            if not self._alternating_said:
+                self._alternating_said = True
+                log.warning("predict: the chat template of %s refused a prompt (%s); prompts whose roles do not "
+                            "alternate are sent with merged turns", self.model_name, first)
+            try:
+                return tok.apply_chat_template(alternating(prompt), tokenize=False, add_generation_prompt=True)
+            except Exception as exc:  # noqa: BLE001
+                raise BadInputError(f"the chat template of {self.model_name} refused the prompt ({exc}); "
+                                    "try --style plain", field="style") from None
+
+    def generate(self, prompts: Sequence[Any], on_done: OnDone, *, progress: bool = False) -> None:
+        """Answer every prompt; ``on_done(i, answer, None)`` as each batch finishes.
+
+        Every prompt starts with the same system message, so with ``share_prefix`` its
+        keys and values are computed once and reused by every batch: each batch is laid
+        out as ``[shared prefix][left padding][the row's own tokens]``, and the attention
+        mask and position ids skip the padding.
+        """
+        torch, tok, net = self.load()
+        texts = [self.render(p) for p in prompts]
+        ids = tok(texts, add_special_tokens=False)["input_ids"]
+        if not ids:
+            return
+        order = sorted(range(len(texts)), key=lambda i: (-len(ids[i]), i)) if self.sort_by_length else \
+            list(range(len(texts)))
+        stop = _stop_ids(tok, net)
+        kwargs: dict[str, Any] = {"max_new_tokens": self.gen.max_new_tokens, "pad_token_id": tok.pad_token_id,
+                                  "eos_token_id": stop}
+        if self.gen.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.gen.temperature, top_p=self.gen.top_p)
+            torch.manual_seed(self.gen.seed)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode(), progress_bar(total=len(texts), desc="predict", unit="row",
+                                                  enabled=progress) as bar:
+            n_prefix, prefix_cache = self._prefix_cache(ids) if self.share_prefix else (0, None)
+            for start in range(0, len(order), self.gen.batch_size):
+                batch = order[start:start + self.gen.batch_size]
+                if prefix_cache is None:
+                    enc = tok.pad({"input_ids": [ids[i] for i in batch]}, padding=True, return_tensors="pt")
+                    extra = {}
+                else:
+                    enc = _prefixed_batch(torch, [ids[i] for i in batch], n_prefix, tok.pad_token_id)
+                    cache = copy.deepcopy(prefix_cache)
+                    cache.batch_repeat_interleave(len(batch))
+                    extra = {_cache_kwarg(): cache}
+                enc = {k: v.to(net.device) for k, v in enc.items()}
+                out = net.generate(**enc, **kwargs, **extra)
+                new = out[:, enc["input_ids"].shape[1]:]
+                for i, answer in zip(batch, tok.batch_decode(new, skip_special_tokens=True)):
+                    on_done(i, answer.strip(), None)
+                bar.update(len(batch))
+
+    MIN_SHARED_PREFIX = 16
+
+    def _prefix_cache(self, ids: list[list[int]]):
+        """(length, key-value cache) of the token prefix every prompt shares; (0, None) when too short to pay."""
+        torch, _, net = self.load()
+        first, n = ids[0], 0
+        limit = min(len(x) for x in ids) - 1  # every row keeps at least one token of its own
+        while n < limit and all(x[n] == first[n] for x in ids):
+            n += 1
+        if n < self.MIN_SHARED_PREFIX:
+            return 0, None
+        out = net(torch.tensor([first[:n]], device=net.device), use_cache=True)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if not hasattr(cache, "batch_repeat_interleave"):
+            return 0, None
+        return n, cache
+
+
+@functools.cache
+def _cache_kwarg() -> str:
+    """The name generate() takes a key-value cache under: ``cache`` in transformers 5, ``past_key_values`` before."""
+    try:
+        from transformers.generation.utils import ALL_CACHE_NAMES
+    except ImportError:
+        return "past_key_values"
+    return "cache" if "cache" in ALL_CACHE_NAMES else "past_key_values"
+
+
+def _prefixed_batch(torch, rows: list[list[int]], n_prefix: int, pad_id: int) -> dict:
+    """``[shared prefix][left padding][own tokens]`` for each row, with the attention mask that skips the padding."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        own = r[n_prefix:]
+        input_ids[j, :n_prefix] = torch.tensor(r[:n_prefix])
+        input_ids[j, width - len(own):] = torch.tensor(own)
+        mask[j, :n_prefix] = 1
+        mask[j, width - len(own):] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def _stop_ids(tok, net) -> list[int]:
+    """Token ids that end an answer: the tokenizer's eos and the generation config's (end-of-turn tokens)."""
+    stop = set()
+    for v in (tok.eos_token_id, getattr(net.generation_config, "eos_token_id", None)):
+        if isinstance(v, int):
+            stop.add(v)
+        elif isinstance(v, (list, tuple)):
+            stop.update(int(x) for x in v)
+    return sorted(stop)
+
+
+def load_causal_lm(model: str, *, device: str | None = None, dtype: str = "auto"):
+    """(torch, tokenizer, model) for a local folder, a Hub id, or a folder holding a peft adapter.
+
+    The tokenizer pads on the left, as batched generation needs; a tokenizer without a
+    pad token pads with its eos token.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from blueprint.models import is_adapter
+
+    hf_logging.disable_progress_bar()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtypes = {"auto": (torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported()
+                       else torch.float32), "float32": torch.float32, "bfloat16": torch.bfloat16,
+              "float16": torch.float16}
+    torch_dtype = dtypes[check_choice(dtype, "dtype", dtypes)]
+    path = Path(model)
+    if path.exists() and not path.is_dir():
+        raise BadInputError("expected a model folder, a Hub id or an adapter folder", path=path, field="model")
+    try:
+        if path.is_dir() and is_adapter(path):
+            from peft import AutoPeftModelForCausalLM
+
+            net = AutoPeftModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+            net = net.merge_and_unload()  # generation runs as fast as on the base model
+            tok_src = path if (path / "tokenizer_config.json").is_file() else net.config.name_or_path
+        else:
+            net = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
+            tok_src = model
+        tok = AutoTokenizer.from_pretrained(str(tok_src))
+    except OSError as exc:
+        raise BadInputError(f"cannot load the model ({exc}); give a local folder, or a Hub id that is in the "
+                            "local cache or reachable", field="model") from None
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    net.eval().to(device)
+    return torch, tok, net
+
+
