@@ -17,15 +17,6 @@ from pathlib import Path
 import orjson
 
 from blueprint._io import file_hash
-from blueprint.baselines import run_baseline
-from blueprint.data import config_name
-from blueprint.leaderboard.render import render
-from blueprint.leaderboard.score import score, write_results
-from blueprint.metrics.suite import ScoreConfig
-from blueprint.simpact.cluster import ClusterConfig
-from blueprint.data import read_manifest
-from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
-from blueprint.synth import SynthConfig, synthesize
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +38,15 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
              partitions: tuple[int, ...] = (2, 25), model: str = "default", resume: bool = False,
              progress: bool = True) -> DemoResult:
     """Run the demo into ``out_dir``: raw/, dataset/, work/, predictions/, results/, leaderboard/."""
+    from blueprint.baselines import run_baseline
+    from blueprint.data import config_name, read_manifest
+    from blueprint.leaderboard.render import render
+    from blueprint.leaderboard.score import score, write_results
+    from blueprint.metrics.config import ScoreConfig
+    from blueprint.simpact.config import BuildConfig, ClusterConfig, EmbedConfig
+    from blueprint.simpact.pipeline import build
+    from blueprint.synth import SynthConfig, synthesize
+
     t0 = time.perf_counter()
     out = Path(out_dir)
     raw, dataset, work = out / "raw", out / "dataset", out / "work"

@@ -34,7 +34,35 @@ def test_usage_errors_are_exit_2(argv, capsys):
 
 def test_bad_synth_option_names_the_field(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "r"), "--pii-rate", "2"]) == 2
-    assert "pii_rate" in capsys.readouterr().err
+    assert capsys.readouterr().err == "blueprint: error: field '--pii-rate': must be in [0, 1], got 2.0\n"
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--splits", "0.5,0.5,0.5"], "--splits"),  # ExportConfig.fractions
+    (["--max-depth", "1"], "--max-depth"),  # ThreadConfig.max_depth
+    (["--partitions", "2,2"], "--partitions"),  # ClusterConfig.partitions
+    (["--num-gpus", "1"], "--engine"),  # the command's own check
+])
+def test_a_bad_setting_is_named_by_its_flag(argv, flag, tmp_path, capsys):
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("")
+    assert main(["build", str(raw), "--out", str(tmp_path / "ds"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"blueprint: error: field '{flag}': ") and err.count("\n") == 1, err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_library_names_the_config_field():
+    from blueprint.errors import BadInputError
+    from blueprint.simpact.config import ExportConfig
+    from blueprint.synth import SynthConfig
+
+    with pytest.raises(BadInputError) as err:
+        SynthConfig(pii_rate=2)
+    assert err.value.field == "pii_rate" and str(err.value) == "field 'pii_rate': must be in [0, 1], got 2"
+    with pytest.raises(BadInputError) as err:
+        ExportConfig(fractions=(0.5, 0.5, 0.5))
+    assert err.value.field == "fractions"
 
 
 def test_scrub_reads_stdin(tmp_path):
@@ -60,9 +88,9 @@ def test_every_option_has_help_and_baseline_help_lists_the_baselines(capsys):
     import argparse
 
     from blueprint.baselines import available
-    from blueprint.cli import _build_parser
+    from blueprint.cli import build_parser
 
-    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command, parser in sub.choices.items():
         for action in parser._actions:
             assert action.help, (command, action.dest)

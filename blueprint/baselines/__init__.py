@@ -62,7 +62,13 @@ def get(name: str, **options) -> Baseline:
 
 def _load_all() -> None:
     from blueprint.baselines import (  # noqa: F401  (each registers itself)
-        cluster_majority, gbdt, majority, persona_prior, random, retrieval)
+        cluster_majority,
+        gbdt,
+        majority,
+        persona_prior,
+        random,
+        retrieval,
+    )
 
 
 def run_baseline(name: str, dataset_dir, config: str, split: str, out, **options) -> int:

@@ -29,8 +29,8 @@ from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.baselines import register
 from blueprint.baselines._common import TextPool, context_vectors
 from blueprint.baselines.retrieval import NeighbourIndex
-from blueprint.errors import BadInputError
 from blueprint.embedding import TextEmbedder
+from blueprint.errors import BadInputError
 from blueprint.task import context
 from blueprint.validation import check_choice
 

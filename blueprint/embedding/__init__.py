@@ -16,8 +16,14 @@ from __future__ import annotations
 from blueprint.embedding.cache import EmbeddingCache, default_cache_dir, text_key
 from blueprint.embedding.embedder import ChunkEncoder, TextEmbedder, embed_texts
 from blueprint.embedding.encoder import BACKENDS, Encoder
-from blueprint.embedding.models import (DEFAULT_MODEL, DEFAULT_MODEL_SHA256, ResolvedModel, check_packaged_model,
-                                        resolve_model, sha256_file)
+from blueprint.embedding.models import (
+                                        DEFAULT_MODEL,
+                                        DEFAULT_MODEL_SHA256,
+                                        ResolvedModel,
+                                        check_packaged_model,
+                                        resolve_model,
+                                        sha256_file,
+)
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "DEFAULT_MODEL_SHA256", "ChunkEncoder", "EmbeddingCache", "Encoder",
            "ResolvedModel", "TextEmbedder", "check_packaged_model", "default_cache_dir", "embed_texts",

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+
 def default_cache_dir() -> Path:
     """Where embeddings are cached: ``$BLUEPRINT_CACHE/embeddings`` or ``~/.cache/blueprint/embeddings``."""
     root = os.environ.get("BLUEPRINT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "blueprint")

@@ -79,7 +79,6 @@ class Encoder:
     def _loaded(self):
         import torch
         from transformers import AutoModel, AutoTokenizer
-
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

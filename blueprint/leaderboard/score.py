@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import subprocess
 from pathlib import Path
 
-from blueprint import __version__
 import orjson
 
+from blueprint import __version__
 from blueprint._io import file_hash, iter_jsonl
-from blueprint.errors import BadInputError
 from blueprint.actions import ACTIONS
 from blueprint.data import read_split
-from blueprint.leaderboard.submission import MAX_BYTES, raise_if_invalid, read_meta, read_predictions, validate
+from blueprint.errors import BadInputError
+from blueprint.leaderboard.submission import (
+    MAX_BYTES,
+    raise_if_invalid,
+    read_meta,
+    read_predictions,
+    validate,
+)
 from blueprint.metrics.suite import ScoreConfig, score_all
+
+log = logging.getLogger(__name__)
 
 RESULTS_VERSION = 3
 # The columns of the leaderboard, in order. The text metrics the paper reports per cluster and averaged over
@@ -66,6 +75,34 @@ def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "t
         raise BadInputError(f"the labels file has no clusters for config {config!r}", path=labels, field="clusters")
     return {"ids": ids, "actions": [r["action"] for r in rows], "clusters": [r["clusters"][config] for r in rows],
             "texts": [r["text"] for r in rows]}
+
+
+def rare_actions_for(dataset_dir: str | os.PathLike[str], config: str) -> tuple[str, ...]:
+    """The rare actions of a config: those under 5% of its train split (:func:`~blueprint.metrics.suite.rare_actions_from`)."""
+    from blueprint.metrics.suite import rare_actions_from
+
+    return rare_actions_from(read_split(dataset_dir, config, "train", columns=["action"])["action"].to_pylist())
+
+
+def default_model_name(predictions: str | os.PathLike[str], meta: str | os.PathLike[str] | None = None) -> str | None:
+    """The leaderboard's name for a submission given no name: None when a meta file is given (``score`` then
+    takes its ``model_name``, else the file's stem), else the model ``blueprint predict`` ran, else the stem."""
+    from blueprint.models.predict import report_path_for
+
+    predictions = Path(predictions)
+    if meta is not None:
+        return None
+    report = report_path_for(predictions)
+    if report.is_file():
+        try:
+            model = orjson.loads(report.read_bytes()).get("engine", {}).get("model")
+        except (orjson.JSONDecodeError, AttributeError):
+            model = None
+        if model:
+            return Path(str(model).rstrip("/")).name if Path(str(model)).exists() else str(model)
+    log.warning("score: no --name given; the leaderboard will call this submission %r (the file's name)",
+                predictions.stem)
+    return predictions.stem
 
 
 def check(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from blueprint.metrics.divergence import action_distribution, action_js, js_divergence
 from blueprint.errors import BadInputError
+from blueprint.metrics.divergence import action_distribution, action_js, js_divergence
 
 __all__ = ["action_distribution", "action_js", "action_similarity_matrix", "diagonality", "distinguishability"]
 

@@ -25,56 +25,29 @@ import numpy as np
 
 from blueprint.actions import ACTION_INDEX, ACTIONS, TEXT_ACTIONS
 from blueprint.embedding import TextEmbedder, default_cache_dir
+from blueprint.errors import BadInputError
 from blueprint.metrics import distribution as dist
 from blueprint.metrics import text as tm
 from blueprint.metrics.action import N_ACTIONS, _confusion, _macro, _prf, to_indices
-from blueprint.metrics.bootstrap import NO_INTERVAL, bootstrap_ci, interval, resample, split_ci
+from blueprint.metrics.bootstrap import (
+    NO_INTERVAL,
+    bootstrap_ci,
+    interval,
+    resample,
+    split_ci,
+)
+from blueprint.metrics.config import DEFAULT_RARE, ScoreConfig
 from blueprint.metrics.divergence import action_js
 from blueprint.metrics.registry import higher_is_better, targets
-from blueprint.validation import check_choice, check_scalar
-from blueprint.errors import BadInputError
 
 __all__ = ["DEFAULT_RARE", "HEADLINE", "NO_INTERVAL", "ScoreConfig", "TextEmbedder", "interval", "rare_actions_from",
            "resample", "score_actions", "score_all", "score_distribution", "score_texts"]
-
-DEFAULT_RARE: tuple[str, ...] = ("post_update", "post_delete", "unlike", "unrepost", "unfollow", "block", "unblock")
-"""The rare actions by default: each is under 2% of actions in the paper's data and in the synthetic corpus."""
-
 
 def rare_actions_from(train_actions: Sequence[str | int], max_share: float = 0.05) -> tuple[str, ...]:
     """The actions that make up less than ``max_share`` of a training split."""
     idx = to_indices(train_actions, "train_actions")
     share = np.bincount(idx, minlength=N_ACTIONS) / len(idx)
     return tuple(a for a, s in zip(ACTIONS, share) if s < max_share)
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    """Everything that changes a score. Recorded in every results file."""
-
-    bootstrap: int = 200
-    seed: int = 0
-    confidence: float = 0.95
-    rare: tuple[str, ...] = DEFAULT_RARE
-    model: str = "default"
-    max_length: int = 128
-    bertscore: bool = True
-    bertscore_model: str | None = None  # None: the same model as the embeddings
-    rouge_stemmer: bool = False
-    workers: int | None = None
-    cache_dir: str | None = "default"
-    folds: int = 5
-    bootstrap_max_rows: int = 2000
-    progress: bool = False  # progress bars for each phase (embedding, text metrics, bootstraps, distinguishability)
-
-    def __post_init__(self) -> None:
-        check_scalar(self.bootstrap, "bootstrap", int, min_val=0)
-        check_scalar(self.seed, "seed", int)
-        check_scalar(self.confidence, "confidence", min_val=0, max_val=1, include_boundaries="neither")
-        for action in self.rare:
-            check_choice(action, "rare", ACTIONS)
-        check_scalar(self.folds, "folds", int, min_val=2)
-        check_scalar(self.bootstrap_max_rows, "bootstrap_max_rows", int, min_val=1)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------

@@ -28,7 +28,14 @@ from blueprint.errors import BadInputError
 from blueprint.models.engine import Engine, GenerationConfig
 from blueprint.models.openai_engine import OpenAIEngine
 from blueprint.models.transformers_engine import TransformersEngine, load_causal_lm
-from blueprint.task import MAX_TEXT, Persona, load_personas, parse_output, text_problem, to_messages
+from blueprint.task import (
+    MAX_TEXT,
+    Persona,
+    load_personas,
+    parse_output,
+    text_problem,
+    to_messages,
+)
 from blueprint.validation import check_choice
 
 log = logging.getLogger(__name__)

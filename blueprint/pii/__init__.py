@@ -10,7 +10,13 @@
 
 from __future__ import annotations
 
-from blueprint.pii.recognizers import PII_TYPES, Recognizer, Span, recognizers, resolve_overlaps
+from blueprint.pii.recognizers import (
+    PII_TYPES,
+    Recognizer,
+    Span,
+    recognizers,
+    resolve_overlaps,
+)
 from blueprint.pii.scrubber import Scrubber, replace_spans
 
 __all__ = ["PII_TYPES", "Recognizer", "Scrubber", "Span", "recognizers", "replace_spans", "resolve_overlaps"]

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from blueprint.pii.recognizers import PII_TYPES, Span, find_word_email, recognizers, resolve_overlaps
+from blueprint.pii.recognizers import (
+    PII_TYPES,
+    Span,
+    find_word_email,
+    recognizers,
+    resolve_overlaps,
+)
 from blueprint.pii.view import identity, normalise, refang
 from blueprint.validation import check_choice
+
 
 class Scrubber:
     """Finds PII spans and replaces them with ``<TYPE>`` tags.

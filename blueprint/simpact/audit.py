@@ -29,9 +29,9 @@ import orjson
 import pyarrow.parquet as pq
 
 from blueprint._io import atomic_open, write_json
-from blueprint.errors import BadInputError
-from blueprint.data import MANIFEST, read_manifest
 from blueprint.atproto import DID_RE
+from blueprint.data import MANIFEST, read_manifest
+from blueprint.errors import BadInputError
 from blueprint.pii import Scrubber
 
 log = logging.getLogger(__name__)

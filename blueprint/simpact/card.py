@@ -17,7 +17,7 @@ from blueprint.actions import ACTIONS
 from blueprint.data import SPLITS, config_name, features
 
 if TYPE_CHECKING:
-    from blueprint.simpact.pipeline import BuildConfig
+    from blueprint.simpact.config import BuildConfig
 
 _PRIVACY = """\
 - **PII.** Every text went through an offline scrubber with one recognizer per type: EMAIL_ADDRESS,

@@ -27,40 +27,10 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_path
 from blueprint.errors import BadInputError
+from blueprint.simpact.config import ClusterConfig
 from blueprint.simpact.embed import read_user_vectors
-from blueprint.validation import check_choice, check_scalar
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """Which partitions to build and under which constraints."""
-
-    partitions: tuple[int, ...] = (2, 25)
-    size_min: int = 10
-    size_max: int | None = None
-    method: str = "auto"
-    seed: int = 0
-    n_init: int = 3
-    max_iter: int = 300
-
-    def __post_init__(self) -> None:
-        if not self.partitions:
-            raise BadInputError("give at least one partition", field="partitions")
-        for k in self.partitions:
-            check_scalar(k, "partitions", int, min_val=1, max_val=1000)
-        if len(set(self.partitions)) != len(self.partitions):
-            raise BadInputError(f"repeated k in {list(self.partitions)}", field="partitions")
-        check_scalar(self.size_min, "size_min", int, min_val=1)
-        check_scalar(self.size_max, "size_max", int, min_val=self.size_min, allow_none=True)
-        check_scalar(self.n_init, "n_init", int, min_val=1)
-        check_scalar(self.max_iter, "max_iter", int, min_val=1)
-        check_scalar(self.seed, "seed", int)
-        check_choice(self.method, "method", ("auto", "exact", "fast"))
-        if self.method == "fast" and self.size_max is not None:
-            raise BadInputError("the fast path handles size_min only; use method='exact' with size_max",
-                                field="method")
 
 
 @dataclass

@@ -11,7 +11,6 @@ the vectors do not depend on it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -21,7 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blueprint._io import atomic_path
-from blueprint.embedding import DEFAULT_MODEL, EmbeddingCache, Encoder, default_cache_dir
+from blueprint.embedding import EmbeddingCache, Encoder
+from blueprint.simpact.config import EmbedConfig
 from blueprint.simpact.privacy import without_removed
 
 if TYPE_CHECKING:
@@ -30,31 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBED_CHUNK = 100_000  # texts per step of the stage: bounds its memory
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    """Which model embeds the users' texts, and how."""
-
-    model: str = DEFAULT_MODEL
-    pooling: str = "auto"
-    max_length: int = 128
-    batch_size: int = 64
-    include_quotes: bool = False
-    prefix: str = ""
-    cache_dir: str | None = "default"  # "default": $BLUEPRINT_CACHE or ~/.cache/blueprint; None: no cache
-    backend: str = "torch"  # blueprint.embedding.BACKENDS
-
-    def encoder(self) -> Encoder:
-        """The encoder these settings describe (its model resolved and verified)."""
-        return Encoder(self.model, pooling=self.pooling, max_length=self.max_length, batch_size=self.batch_size,
-                       prefix=self.prefix, backend=self.backend)
-
-    def cache_root(self) -> str | None:
-        """The cache folder, or None when caching is off."""
-        if self.cache_dir is None:
-            return None
-        return str(default_cache_dir() if self.cache_dir == "default" else self.cache_dir)
 
 
 class UserMeans:

@@ -26,7 +26,8 @@ from blueprint.embedding import ChunkEncoder, Encoder
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from blueprint.simpact.ingest import IngestConfig, Segment
+    from blueprint.simpact.config import IngestConfig
+    from blueprint.simpact.ingest import Segment
     from blueprint.simpact.privacy import BatchCounts, BatchJob, Work
 
 T = TypeVar("T")

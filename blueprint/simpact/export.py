@@ -33,42 +33,19 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_dir, write_json, write_jsonl
 from blueprint.actions import ACTIONS
-from blueprint.data import DEFAULT_FRACTIONS, MANIFEST, SPLITS, config_name, features, split_of
+from blueprint.data import MANIFEST, SPLITS, config_name, features, split_of
 from blueprint.errors import BadInputError
 from blueprint.pii import Scrubber
+from blueprint.simpact.config import MAX_PER_CLUSTER_K, BuildConfig, ExportConfig
 from blueprint.simpact.layout import partition_chunks, write_partition
 from blueprint.simpact.privacy import BatchMapper, prepare_rows
-from blueprint.validation import check_choice, check_fractions, check_scalar
 
 if TYPE_CHECKING:
     from blueprint.simpact.engine import Engine
-    from blueprint.simpact.pipeline import BuildConfig
 
 log = logging.getLogger(__name__)
 
-MAX_PER_CLUSTER_K = 100
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """How the dataset directory is laid out, and how time is released.
-
-    ``time_mode``: ``global`` ranks messages over the whole dataset (the paper);
-    ``cluster`` ranks them inside each persona cluster of each partition. Ids and
-    splits use the global ranks either way, so they do not depend on the mode.
-    """
-
-    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
-    shard_rows: int = 200_000
-    per_cluster_max_k: int = MAX_PER_CLUSTER_K
-    time_mode: str = "global"
-
-    def __post_init__(self) -> None:
-        check_fractions(self.fractions, "fractions", n=3)
-        check_scalar(self.shard_rows, "shard_rows", int, min_val=1)
-        check_scalar(self.per_cluster_max_k, "per_cluster_max_k", int, min_val=0)
-        check_choice(self.time_mode, "time_mode", ("global", "cluster"))
 
 
 @dataclass

@@ -21,7 +21,7 @@ from blueprint.data import SPLITS, config_name
 from blueprint.simpact.privacy import Take, cluster_ranks, with_ranks
 
 if TYPE_CHECKING:
-    from blueprint.simpact.export import ExportConfig
+    from blueprint.simpact.config import ExportConfig
 
 
 def hide_labels(table: pa.Table) -> pa.Table:

@@ -27,34 +27,29 @@ import orjson
 
 from blueprint._io import read_json, write_json
 from blueprint.errors import BadInputError
-from blueprint.simpact.cluster import ClusterConfig, cluster_users
-from blueprint.simpact.embed import EmbedConfig, embed_users
+from blueprint.simpact.cluster import cluster_users
+from blueprint.simpact.config import (
+    BuildConfig,
+    ClusterConfig,
+    EmbedConfig,
+    ExportConfig,
+    IngestConfig,
+    ThreadConfig,
+)
+from blueprint.simpact.embed import embed_users
 from blueprint.simpact.engine import Engine, LocalEngine
-from blueprint.simpact.export import ExportConfig, export_stage
-from blueprint.simpact.ingest import IngestConfig, ingest, plan
+from blueprint.simpact.export import export_stage
+from blueprint.simpact.ingest import ingest, plan
 from blueprint.simpact.privacy import create_secret, load_secret
-from blueprint.simpact.threads import ThreadConfig, build_threads
+from blueprint.simpact.threads import build_threads
+
+__all__ = ["BuildConfig", "BuildResult", "ClusterConfig", "EmbedConfig", "ExportConfig", "IngestConfig",
+           "ThreadConfig", "build", "default_work_dir"]
 
 log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "threads", "embed", "cluster", "export")
 PIPELINE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """Every setting of a build. Its JSON form goes into the stage fingerprints."""
-
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    threads: ThreadConfig = field(default_factory=ThreadConfig)
-    embed: EmbedConfig = field(default_factory=EmbedConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
-    pii_region: str = "CA"
-    title: str = "BluePrint"
-    source: str = "public Bluesky records"  # what the card says the data was built from
-    remove_dids: tuple[str, ...] = ()  # removal requests: their threads go, their words elsewhere read <REMOVED>
-    hold_out_labels: str | None = None  # a file outside the dataset: the test split is released without labels
 
 
 @dataclass

@@ -15,7 +15,6 @@ from typing import Callable
 import phonenumbers
 
 from blueprint.atproto import DID_PLC_ALPHABET
-
 from blueprint.pii.checksums import b58check_encode, luhn_check_digit, segwit_encode
 
 PII_TYPES: tuple[str, ...] = (

@@ -25,11 +25,33 @@ from __future__ import annotations
 from blueprint.simpact.ingest.car import read_car
 from blueprint.simpact.ingest.jetstream import decode_jetstream, read_jetstream
 from blueprint.simpact.ingest.post_thread import read_post_thread
-from blueprint.simpact.ingest.records import EVENT_SCHEMA, PART_VERSION, BadLine, record_row
-from blueprint.simpact.ingest.segments import (FORMAT_SUFFIXES, JETSTREAM_SUFFIXES, InputFile, Segment, discover,
-                                               file_digest, open_lines, scan)
-from blueprint.simpact.ingest.stage import (FileReport, IngestConfig, IngestReport, ingest, ingest_segment, plan,
-                                            read_events, read_segments, zstd_error)
+from blueprint.simpact.ingest.records import (
+                                               EVENT_SCHEMA,
+                                               PART_VERSION,
+                                               BadLine,
+                                               record_row,
+)
+from blueprint.simpact.ingest.segments import (
+                                               FORMAT_SUFFIXES,
+                                               JETSTREAM_SUFFIXES,
+                                               InputFile,
+                                               Segment,
+                                               discover,
+                                               file_digest,
+                                               open_lines,
+                                               scan,
+)
+from blueprint.simpact.ingest.stage import (
+                                               FileReport,
+                                               IngestConfig,
+                                               IngestReport,
+                                               ingest,
+                                               ingest_segment,
+                                               plan,
+                                               read_events,
+                                               read_segments,
+                                               zstd_error,
+)
 
 __all__ = ["EVENT_SCHEMA", "FORMAT_SUFFIXES", "JETSTREAM_SUFFIXES", "PART_VERSION", "BadLine", "FileReport",
            "IngestConfig", "IngestReport", "InputFile", "Segment", "decode_jetstream", "discover", "file_digest",

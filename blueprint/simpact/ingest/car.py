@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-
 from blueprint.actions import COLLECTIONS
 from blueprint.simpact.ingest.records import BadLine, Outcome, _created_us, record_row
 

@@ -9,8 +9,20 @@ from typing import Iterator
 import msgspec
 
 from blueprint.actions import POST
-from blueprint.simpact.ingest.records import (_DELETES, _EVENT, _EVENT_FAST, _TAGGED, BadLine, Batch, Outcome,
-                                              _decode_error, _needs_did, _row, _validation_error, record_row)
+from blueprint.simpact.ingest.records import (
+    _DELETES,
+    _EVENT,
+    _EVENT_FAST,
+    _TAGGED,
+    BadLine,
+    Batch,
+    Outcome,
+    _decode_error,
+    _needs_did,
+    _row,
+    _validation_error,
+    record_row,
+)
 from blueprint.simpact.ingest.segments import _is_plain, open_lines
 
 log = logging.getLogger(__name__)

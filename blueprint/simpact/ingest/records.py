@@ -20,7 +20,6 @@ import pyarrow as pa
 from blueprint.actions import BLOCK, COLLECTIONS, FOLLOW, LIKE, POST, REPOST, classify
 from blueprint.atproto import tid_time_us
 
-
 log = logging.getLogger(__name__)
 
 

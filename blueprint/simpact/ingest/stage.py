@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gc
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -19,41 +19,17 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_path, read_json, write_json
 from blueprint.errors import BadInputError
+from blueprint.simpact.config import IngestConfig
 from blueprint.simpact.ingest.car import read_car
 from blueprint.simpact.ingest.jetstream import read_jetstream
 from blueprint.simpact.ingest.post_thread import read_post_thread
-from blueprint.simpact.ingest.records import EVENT_SCHEMA, PART_VERSION, BadLine, Batch, _batched
+from blueprint.simpact.ingest.records import EVENT_SCHEMA, BadLine, Batch, _batched
 from blueprint.simpact.ingest.segments import Segment, discover, scan
-from blueprint.validation import check_scalar
 
 log = logging.getLogger(__name__)
 
 
 # --- the stage ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """How to ingest.
-
-    ``chunk_rows`` bounds memory: a Parquet row group per chunk. Plain Jetstream files
-    are cut into segments of about ``segment_bytes`` at line boundaries; each segment
-    is one part, the unit of resuming and of parallel work. ``workers`` processes
-    read segments at once (0: one per CPU); the output does not depend on it.
-    """
-
-    chunk_rows: int = 100_000
-    segment_bytes: int = 16 << 20
-    workers: int = 0
-
-    def __post_init__(self) -> None:
-        check_scalar(self.chunk_rows, "chunk_rows", int, min_val=1)
-        check_scalar(self.segment_bytes, "segment_bytes", int, min_val=1)
-        check_scalar(self.workers, "workers", int, min_val=0)  # 0: one per CPU
-
-    def fingerprint(self) -> dict:
-        """What decides the parts' bytes: everything but the number of workers."""
-        return {"chunk_rows": self.chunk_rows, "segment_bytes": self.segment_bytes, "version": PART_VERSION}
 
 
 @dataclass

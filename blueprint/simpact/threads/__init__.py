@@ -29,10 +29,22 @@ Modules: :mod:`.topics` (the keyword lists), :mod:`.sql` (DuckDB: order, ids, jo
 :mod:`.replay` (the rules, over integers), :mod:`.stage` (:func:`build_threads`).
 """
 
-from blueprint.simpact.threads.stage import (MESSAGE_TYPE, THREAD_SCHEMA, USER_TEXT_SCHEMA, ThreadConfig, ThreadReport,
-                                             build_threads, read_threads)
-from blueprint.simpact.threads.topics import (DEFAULT_TOPICS, default_keywords, keyword_pattern, read_keywords,
-                                              topic_keywords)
+from blueprint.simpact.threads.stage import (
+                                             MESSAGE_TYPE,
+                                             THREAD_SCHEMA,
+                                             USER_TEXT_SCHEMA,
+                                             ThreadConfig,
+                                             ThreadReport,
+                                             build_threads,
+                                             read_threads,
+)
+from blueprint.simpact.threads.topics import (
+                                             DEFAULT_TOPICS,
+                                             default_keywords,
+                                             keyword_pattern,
+                                             read_keywords,
+                                             topic_keywords,
+)
 
 __all__ = ["DEFAULT_TOPICS", "MESSAGE_TYPE", "THREAD_SCHEMA", "USER_TEXT_SCHEMA", "ThreadConfig", "ThreadReport",
            "build_threads", "default_keywords", "keyword_pattern", "read_keywords", "read_threads", "topic_keywords"]

@@ -21,7 +21,7 @@ from blueprint.simpact import duck
 from blueprint.simpact.threads.topics import keyword_pattern
 
 if TYPE_CHECKING:
-    from blueprint.simpact.threads.stage import ThreadConfig
+    from blueprint.simpact.config import ThreadConfig
 
 BATCH = 65_536
 

@@ -19,11 +19,9 @@ import pyarrow.parquet as pq
 
 from blueprint._io import atomic_open, atomic_path, write_json
 from blueprint.actions import ACTIONS
-from blueprint.errors import BadInputError
+from blueprint.simpact.config import ThreadConfig
 from blueprint.simpact.threads import sql
 from blueprint.simpact.threads.replay import Replay
-from blueprint.simpact.threads.topics import default_keywords
-from blueprint.validation import check_scalar
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +56,6 @@ USER_TEXT_SCHEMA = pa.schema(
 
 
 _REPLY_PARENT_FIELD = "$.commit.record.reply.parent.uri"  # where a quarantined reply's fault lies
-
-
-@dataclass(frozen=True)
-class ThreadConfig:
-    """How threads are rebuilt, and the filters that decide scope."""
-
-    max_depth: int = 5
-    langs: tuple[str, ...] | None = ("en",)
-    topics: tuple[str, ...] | None = field(default_factory=default_keywords)
-    min_user_posts: int = 2
-
-    def __post_init__(self) -> None:
-        check_scalar(self.max_depth, "max_depth", int, min_val=2)  # a reply and its parent
-        check_scalar(self.min_user_posts, "min_user_posts", int, min_val=0)
-        if self.topics is not None and not self.topics:
-            raise BadInputError("give at least one keyword, or None to keep every topic", field="topics")
 
 
 @dataclass

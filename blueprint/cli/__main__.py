@@ -1,0 +1,7 @@
+"""``python -m blueprint.cli``: the ``blueprint`` command."""
+
+import sys
+
+from blueprint.cli import main
+
+sys.exit(main())
