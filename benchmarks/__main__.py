@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,12 +42,14 @@ def runs(quick: bool, only: set[str] | None) -> list[tuple[str, Path, list[str]]
     if only:
         unknown = only - {name for name, _, _ in out}
         if unknown:
-            raise SystemExit(f"benchmarks: unknown benchmark(s) {sorted(unknown)}; known: {sorted(n for n, _, _ in out)}")
+            known = sorted(n for n, _, _ in out)
+            raise SystemExit(f"benchmarks: unknown benchmark(s) {sorted(unknown)}; known: {known}")
         out = [r for r in out if r[0] in only]
     return out
 
 
-def run_one(name: str, script: Path, args: list[str], log_dir: Path, timeout: float | None) -> tuple[list[Row], float, bool]:
+def run_one(name: str, script: Path, args: list[str], log_dir: Path, timeout: float | None
+            ) -> tuple[list[Row], float, bool]:
     """Run one benchmark; its rows, its seconds, and whether it ran to the end."""
     report = log_dir / f"{name}.rows.json"
     log = log_dir / f"{name}.log"
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     crashed = False
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     for i, (name, script, extra) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {name} ...", end=" ", file=sys.stderr, flush=True)
         got, seconds, ok = run_one(name, script, extra, log_dir, args.timeout)

@@ -67,7 +67,8 @@ def paper_scale(timeout: float, n_init: int = 3) -> dict:
     part = cluster(x, PAPER_K, ClusterConfig(partitions=(PAPER_K,), size_min=10, seed=0, n_init=n_init))
     seconds = time.perf_counter() - t
     sizes = part.sizes
-    row = {"n": PAPER_N, "k": PAPER_K, "size_min": 10, "n_init": n_init, "seconds": seconds, "peak_rss_mb": self_peak_rss_mb(),
+    row = {"n": PAPER_N, "k": PAPER_K, "size_min": 10, "n_init": n_init, "seconds": seconds,
+           "peak_rss_mb": self_peak_rss_mb(),
            "rss_before_mb": before, "inertia": part.inertia, "smallest": int(sizes.min()),
            "largest": int(sizes.max()), "constraint_held": bool(sizes.min() >= 10)}
     print(f"fast path: n={PAPER_N:,} k={PAPER_K} size_min=10 n_init={n_init}: {seconds:,.0f} s, peak RSS "
@@ -142,7 +143,8 @@ def main() -> None:
             t_fast = median(times)
             assert fast.sizes.min() >= args.size_min, "the fast path broke the constraint"
             print(f"{n:7d} {k:4d} | {t_ref:11.2f} {ref.inertia:10.2f} {ref.sizes.min():4d} | {t_fast:7.2f} "
-                  f"{fast.inertia:10.2f} {fast.sizes.min():4d} | {t_ref / t_fast:7.1f}x {fast.inertia / ref.inertia:13.4f}")
+                  f"{fast.inertia:10.2f} {fast.sizes.min():4d} | {t_ref / t_fast:7.1f}x "
+                  f"{fast.inertia / ref.inertia:13.4f}")
             rows.append(versus(f"cluster n={n:,} k={k}: time vs KMeansConstrained", t_fast, t_ref, "s", at_most=1.0))
             rows.append(versus(f"cluster n={n:,} k={k}: inertia vs KMeansConstrained", fast.inertia, ref.inertia, ""))
     emit(rows, args)

@@ -73,7 +73,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
         root = Path(tmp)
         n = corpus(root / "events.jsonl", args.events)
-        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(HERE.parent / "tests"), str(root / "events.jsonl")],
+        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(HERE.parent / "tests"),
+                                   str(root / "events.jsonl")],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             url = f"ws://127.0.0.1:{int(server.stdout.readline())}/subscribe"

@@ -66,7 +66,8 @@ def main() -> None:
         proc = subprocess.run([sys.executable, "-c", _EXPORT, str(path), str(root / "ds")], capture_output=True,
                               text=True, check=True)
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"export: {r['threads']:,} threads in {r['seconds']:.1f} s = {r['threads'] / r['seconds']:,.0f} threads/s; "
+        print(f"export: {r['threads']:,} threads in {r['seconds']:.1f} s = "
+              f"{r['threads'] / r['seconds']:,.0f} threads/s; "
               f"peak RSS {r['peak_mb']:,.0f} MB (target at most 2,048 MB)")
 
         import datasets

@@ -7,8 +7,8 @@ Texts are synthetic posts of mixed lengths. Both sides use the packaged default 
 Prints medians of interleaved runs and the throughput ratio (stage / SentenceTransformer):
 - the stage cold (no cache), with and without length-sorted batches;
 - the stage warm (every text already in the on-disk cache: a rebuild);
-- the ONNX Runtime and OpenVINO backends (``--embed-backend onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``), with their
-  agreement with the torch vectors: the smallest cosine over every text, and the
+- the ONNX Runtime and OpenVINO backends (``--embed-backend onnx``, ``onnx-int8``, ``openvino``,
+  ``openvino-bf16``), with their agreement with the torch vectors: the smallest cosine over every text, and the
   adjusted Rand index between the persona partitions (k = 8 and 25, size_min 10) that
   the torch and the ONNX user vectors give for the synthetic users behind the texts.
   Target: at least 2x SentenceTransformer's throughput, cosine at least 0.999.
@@ -94,7 +94,8 @@ def main() -> None:
         root = Path(tmp)
         data = texts(args.texts, root)
         lengths = [len(t) for t in data]
-        print(f"{len(data)} texts, {np.mean(lengths):.0f} characters on average (min {min(lengths)}, max {max(lengths)})")
+        print(f"{len(data)} texts, {np.mean(lengths):.0f} characters on average "
+              f"(min {min(lengths)}, max {max(lengths)})")
         enc = Encoder("default", batch_size=64, max_length=128)
         unsorted = Encoder("default", batch_size=64, max_length=128, sort_by_length=False)
         st = SentenceTransformer(str(enc.model.path), device="cpu")

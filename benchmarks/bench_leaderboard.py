@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import alone, emit, interleaved, median, parse_args, versus  # noqa: E402
-
 import orjson  # noqa: E402
+from _common import alone, emit, interleaved, median, parse_args, versus  # noqa: E402
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS  # noqa: E402
 
@@ -49,7 +48,8 @@ def results_files(root: Path, n: int) -> Path:
     rng = random.Random(0)
     for i in range(n):
         r = dict(base, model_name=f"model-{i:03d}")
-        r["results"] = {k: (v * rng.uniform(0.8, 1.2) if isinstance(v, float) else v) for k, v in base["results"].items()}
+        r["results"] = {k: (v * rng.uniform(0.8, 1.2) if isinstance(v, float) else v)
+                        for k, v in base["results"].items()}
         (out / f"model-{i:03d}.json").write_bytes(orjson.dumps(r))
     return out
 

@@ -59,7 +59,6 @@ def synthetic_examples(n: int, root: Path) -> tuple[list, list, list, list, list
     """Reference rows from a synthetic corpus's threads, and predictions that differ from them."""
     from blueprint.simpact.ingest import ingest
     from blueprint.simpact.threads import ThreadConfig, build_threads, read_threads
-
     from blueprint.synth import SynthConfig, synthesize
 
     synthesize(root / "raw", SynthConfig(users=max(100, n // 20), seed=4, days=2.0))
@@ -112,7 +111,8 @@ def rouge_part(pairs: int, repeats: int, root: Path) -> Row:
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES))
 
     def single():
-        return np.array([[s[k].fmeasure for k in ROUGE_TYPES] for s in (scorer.score(r, p) for p, r in zip(preds, refs))])
+        scores = (scorer.score(r, p) for p, r in zip(preds, refs))
+        return np.array([[s[k].fmeasure for k in ROUGE_TYPES] for s in scores])
 
     assert (single() == rouge(preds, refs, workers=2)).all(), "values differ"
     times = interleaved({"rouge-score": single, "blueprint": lambda: rouge(preds, refs, workers=2)}, repeats)

@@ -81,11 +81,12 @@ def main() -> None:
         print_rates(times, args.rows, "rows", base, "speed-up")
         same = sum(results[names[0]][i] == results[names[1]][i] for i in range(args.rows)) / args.rows
         speedup = base / median(times[names[0]])
-        print(f"speed-up {speedup:.2f}x (target {SPEEDUP_TARGET:.0f}x): {'PASS' if speedup >= SPEEDUP_TARGET else 'FAIL'}")
+        print(f"speed-up {speedup:.2f}x (target {SPEEDUP_TARGET:.0f}x): "
+              f"{'PASS' if speedup >= SPEEDUP_TARGET else 'FAIL'}")
         print(f"same greedy answer {same:.1%} of rows (target {AGREEMENT_TARGET:.0%}): "
               f"{'PASS' if same >= AGREEMENT_TARGET else 'FAIL'}")
-        emit([versus(f"predict {args.rows} rows: batched engine vs one prompt at a time", args.rows / median(times[names[0]]),
-                     args.rows / base, "rows/s", at_least=SPEEDUP_TARGET),
+        emit([versus(f"predict {args.rows} rows: batched engine vs one prompt at a time",
+                     args.rows / median(times[names[0]]), args.rows / base, "rows/s", at_least=SPEEDUP_TARGET),
               alone("predict: same greedy answer as one at a time", same, "share", at_least=AGREEMENT_TARGET)], args)
 
 

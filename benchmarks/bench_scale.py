@@ -130,7 +130,8 @@ def run_size(root: Path, tiles: int, model: Path, keep: bool) -> dict:
 def print_table(label: str, r: dict) -> None:
     rep, sec, rss = r["reports"], r["seconds"], r["peak_rss_mb"]
     units = {"ingest": (rep["lines"], "events"), "threads": (rep["events"], "events"),
-             "embed": (rep["texts"], "texts"), "cluster": (rep["users"], "users"), "export": (rep["threads"], "threads")}
+             "embed": (rep["texts"], "texts"), "cluster": (rep["users"], "users"),
+             "export": (rep["threads"], "threads")}
     print(f"\n{label}: {rep['lines']:,} events -> {rep['threads']:,} threads, {rep['texts']:,} texts, "
           f"{rep['users']:,} users, {rep['rows']:,} rows released")
     print(f"  {'stage':8} {'seconds':>9} {'per second':>22} {'peak RSS MB':>12}")

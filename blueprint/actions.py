@@ -12,7 +12,8 @@ DESIGN.md is implemented exactly once.
 
 from __future__ import annotations
 
-from typing import Any, Final, Mapping
+from collections.abc import Mapping
+from typing import Any, Final
 
 ACTIONS: Final[tuple[str, ...]] = (
     "post",
@@ -117,6 +118,8 @@ def action_of(event: Mapping[str, Any]) -> str | None:
         return None
     collection = commit.get("collection")
     operation = commit.get("operation")
+    if not isinstance(collection, str) or not isinstance(operation, str):
+        return None
     if collection == POST and operation == "create":
         record = commit.get("record")
         if not isinstance(record, Mapping):
@@ -125,7 +128,3 @@ def action_of(event: Mapping[str, Any]) -> str | None:
                         quotes=quoted_uri(record) is not None)
     return _SIMPLE.get((collection, operation))
 
-
-def actions_flags(action: str | None) -> dict[str, bool]:
-    """Return the 13 boolean flags of the public release with ``action`` set."""
-    return {name: name == action for name in ACTIONS}

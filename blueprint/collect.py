@@ -38,8 +38,9 @@ import signal
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -108,7 +109,7 @@ def parse_time(value: str) -> int:
     except ValueError:
         raise BadInputError(f"neither unix microseconds nor an ISO 8601 time: {value!r}", field="until_us") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return int(t.timestamp() * 1_000_000)
 
 
@@ -118,7 +119,7 @@ def read_dids(path: str | os.PathLike[str]) -> tuple[str, ...]:
 
 
 def hour_dir(time_us: int) -> str:
-    t = datetime.fromtimestamp(time_us / 1e6, tz=timezone.utc)
+    t = datetime.fromtimestamp(time_us / 1e6, tz=UTC)
     return f"{t:%Y-%m}/{t:%d}/{t:%H}"
 
 
@@ -127,7 +128,7 @@ class _HourFiles:
 
     def __init__(self, root: Path, level: int) -> None:
         self.root, self.level = root, level
-        self.open: dict[int, tuple[Path, object]] = {}  # hour number -> (path, file)
+        self.open: dict[int, tuple[Path, BinaryIO]] = {}  # hour number -> (path, file)
 
     def write(self, hour: int, time_us: int, line: bytes) -> None:
         entry = self.open.get(hour)
@@ -137,7 +138,7 @@ class _HourFiles:
                 self._close(old, compress=True)
         entry[1].write(line)
 
-    def _open(self, hour: int, time_us: int) -> tuple[Path, object]:
+    def _open(self, hour: int, time_us: int) -> tuple[Path, BinaryIO]:
         folder = self.root / hour_dir(time_us)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / FILE
@@ -275,9 +276,9 @@ class Collector:
                     continue
                 if isinstance(t, int) and t >= floor:
                     self._remember(xxhash.xxh3_64_intdigest(line), t)
-                    if t > self.flushed_us:  # on disk, but written after the cursor was
+                    if self.flushed_us is not None and t > self.flushed_us:  # on disk, written after the cursor
                         self.total += 1
-                    if t > self.last_us:
+                    if self.last_us is None or t > self.last_us:
                         self.last_us = t
         if self.last_us is not None:
             log.info("collect: resuming from the cursor (%d events of the safety window remembered)",
@@ -311,7 +312,7 @@ class Collector:
 
     def _quarantine(self, frame: bytes, reason: str) -> None:
         self.report.quarantined[reason] += 1
-        entry = {"received_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "reason": reason,
+        entry = {"received_at": datetime.now(UTC).isoformat(timespec="milliseconds"), "reason": reason,
                  "excerpt": frame[:160].decode("utf-8", "replace")}
         with open(self.out / QUARANTINE, "ab") as fh:
             fh.write(orjson.dumps(entry) + b"\n")
@@ -412,7 +413,7 @@ class Collector:
                             await self._receive(ws)
                     except InvalidURI as exc:
                         raise BadInputError(f"not a usable Jetstream URL: {exc}", field="--endpoint") from None
-                    except (ConnectionClosed, InvalidHandshake, OSError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, ConnectionClosed, InvalidHandshake, OSError) as exc:
                         if self._stop.is_set():
                             break
                         failures += 1
@@ -424,7 +425,7 @@ class Collector:
                         self._flush()
                         try:
                             await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             pass
                     else:
                         if not self._stop.is_set():  # the server ended the stream: come back for more

@@ -16,8 +16,9 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 
@@ -141,11 +142,12 @@ def load_dataset(config: str, split: str | None = None, *, data_dir: str | os.Pa
     # a damaged file would otherwise surface deep inside datasets, without its name
     for f in sorted((data_dir / "data" / config).glob("*.parquet")):
         try:
-            pq.ParquetFile(f).metadata
+            pq.read_metadata(f)
         except (pa.ArrowInvalid, OSError) as exc:
             raise BadInputError(f"unreadable Parquet file ({exc})", path=f) from None
     if "cache_dir" not in kwargs and not kwargs.get("streaming"):
-        kwargs["cache_dir"] = str(Path(datasets.config.HF_DATASETS_CACHE) / "blueprint" / _files_fingerprint(data_dir, config))
+        cache = Path(datasets.config.HF_DATASETS_CACHE) / "blueprint" / _files_fingerprint(data_dir, config)
+        kwargs["cache_dir"] = str(cache)
     return datasets.load_dataset(str(data_dir), config, split=split, **kwargs)
 
 
@@ -227,7 +229,7 @@ def _make_builder():
                 raise ValueError(f"cluster {c} is outside 0..{k - 1}")
             check_fractions(self.fractions, "fractions", n=3)
 
-    def _config(name: str) -> "BluePrintConfig":
+    def _config(name: str) -> BluePrintConfig:
         k, c = parse_config_name(name)
         return BluePrintConfig(name=name, k=k, cluster=c, description=f"{k} persona clusters"
                                + ("" if c is None else f", cluster {c} only"))

@@ -71,7 +71,7 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
             scores[name] = done
             continue
         log.info("[3/5] baseline %d of %d: %s on %s/test -> %s", i, len(BASELINES), name, config, preds)
-        options = {"model": model} if name in ("retrieval", "gbdt") else {}
+        options: dict[str, str | int] = {"model": model} if name in ("retrieval", "gbdt") else {}
         if name in ("random", "persona_prior", "retrieval", "gbdt"):
             options["seed"] = seed
         run_baseline(name, dataset, config, "test", preds, **options)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import difflib
 import numbers
-from typing import Any, Iterable, Literal, TypeVar
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
 from blueprint.errors import BadInputError
 

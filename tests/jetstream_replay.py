@@ -87,7 +87,7 @@ class ReplayServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/subscribe"
 
-    def __enter__(self) -> "ReplayServer":
+    def __enter__(self) -> ReplayServer:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         if not self._ready.wait(10):

@@ -39,7 +39,8 @@ def test_real_jetstream_capture_counts(real_data):
 
 
 def test_real_golden_events(real_data):
-    events = [orjson.loads(line) for line in (real_data / "jetstream_subscribe_golden_v1.jsonl").read_bytes().splitlines()]
+    lines = (real_data / "jetstream_subscribe_golden_v1.jsonl").read_bytes().splitlines()
+    events = [orjson.loads(line) for line in lines]
     got = [action_of(e) for e in events]
     by_kind = {}
     for e, a in zip(events, got):
@@ -72,10 +73,12 @@ REF = {"uri": "at://did:plc:y/app.bsky.feed.post/z", "cid": "c"}
     [
         (_commit("app.bsky.feed.post", "create", {"text": "hi"}), "post"),
         (_commit("app.bsky.feed.post", "create", {"text": "hi", "reply": {"parent": REF, "root": REF}}), "reply"),
-        (_commit("app.bsky.feed.post", "create", {"text": "q", "embed": {"$type": "app.bsky.embed.record", "record": REF}}), "quote"),
+        (_commit("app.bsky.feed.post", "create", {"text": "q", "embed": {"$type": "app.bsky.embed.record",
+                                                                           "record": REF}}), "quote"),
         (_commit("app.bsky.feed.post", "create", {"text": "q", "embed": {
             "$type": "app.bsky.embed.recordWithMedia", "media": {}, "record": {"record": REF}}}), "quote"),
-        (_commit("app.bsky.feed.post", "create", {"text": "i", "embed": {"$type": "app.bsky.embed.images", "images": []}}), "post"),
+        (_commit("app.bsky.feed.post", "create", {"text": "i", "embed": {"$type": "app.bsky.embed.images",
+                                                                           "images": []}}), "post"),
         # a reply that quotes stays a reply
         (_commit("app.bsky.feed.post", "create", {"text": "r", "reply": {"parent": REF, "root": REF},
                                                  "embed": {"$type": "app.bsky.embed.record", "record": REF}}), "reply"),

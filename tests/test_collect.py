@@ -6,7 +6,6 @@ server had for the subscription, once each and in the server's order.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,12 +15,11 @@ from pathlib import Path
 import orjson
 import pytest
 import zstandard
+from jetstream_replay import ReplayServer
 
 from blueprint.actions import COLLECTIONS
 from blueprint.collect import CURSOR, QUARANTINE, CollectConfig, Collector, collect
 from blueprint.errors import BadInputError
-
-from jetstream_replay import ReplayServer
 
 REAL = Path(__file__).parent / "data" / "bluesky-real" / "jetstream_corpus_expected_v1.jsonl"
 WANTED = tuple(sorted(COLLECTIONS))

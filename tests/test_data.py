@@ -119,7 +119,8 @@ def test_streaming(built):
 
 
 def test_builder_on_an_exported_dataset(built, tmp_path):
-    b = BluePrint(config_name="2_clusters", data_dir=str(built / "ds"), cache_dir=str(tmp_path), dataset_name="blueprint")
+    b = BluePrint(config_name="2_clusters", data_dir=str(built / "ds"), cache_dir=str(tmp_path),
+                  dataset_name="blueprint")
     b.download_and_prepare()
     got = b.as_dataset(split="validation")
     want = blueprint.load_dataset("2_clusters", "validation", data_dir=built / "ds")
@@ -140,7 +141,8 @@ def _release_fixture(root, n_per_cluster=(300, 200)):
                 flags = {a: a == action for a in ACTIONS}
                 thread = [{"user_id": f"u{i}a", "text": f"carbon tax post {i}", "relative_integer_time": t,
                            "actions": None},
-                          {"user_id": f"u{i}b", "text": f"reply {i}" if action in ("post", "reply", "quote", "post_update") else None,
+                          {"user_id": f"u{i}b",
+                           "text": f"reply {i}" if action in ("post", "reply", "quote", "post_update") else None,
                            "relative_integer_time": t + 1, "actions": flags}]
                 t += 2
                 fh.write(orjson.dumps({"thread": thread, "cluster_id": c}) + b"\n")
@@ -164,7 +166,8 @@ def test_builder_on_the_public_release_layout(tmp_path):
 
 
 def test_builder_needs_a_known_layout(tmp_path):
-    b = BluePrint(config_name="2_clusters", data_dir=str(tmp_path), cache_dir=str(tmp_path / "c"), dataset_name="blueprint")
+    b = BluePrint(config_name="2_clusters", data_dir=str(tmp_path), cache_dir=str(tmp_path / "c"),
+                  dataset_name="blueprint")
     with pytest.raises(FileNotFoundError, match="neither data/2_clusters/"):
         b.download_and_prepare()
 

@@ -50,7 +50,8 @@ def test_no_raw_identifiers_in_dataset(demo):
 def test_results_match_scikit_learn(demo):
     result = orjson.loads((demo / "results" / "majority.json").read_bytes())
     test = datasets.load_dataset(str(demo / "dataset"), "25_clusters", split="test")
-    preds = {r["id"]: r["action"] for r in map(orjson.loads, (demo / "predictions/majority.jsonl").read_bytes().splitlines())}
+    lines = (demo / "predictions/majority.jsonl").read_bytes().splitlines()
+    preds = {r["id"]: r["action"] for r in map(orjson.loads, lines)}
     y_true = [ACTIONS[a] for a in test["action"]]
     y_pred = [preds[i] for i in test["id"]]
     assert result["results"]["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))

@@ -7,9 +7,15 @@ import time
 import numpy as np
 import pytest
 
+from blueprint.embedding import (
+    DEFAULT_MODEL_SHA256,
+    EmbeddingCache,
+    Encoder,
+    check_packaged_model,
+    embed_texts,
+    resolve_model,
+)
 from blueprint.errors import BadInputError
-from blueprint.embedding import (DEFAULT_MODEL_SHA256, EmbeddingCache, Encoder, check_packaged_model, embed_texts,
-                                 resolve_model)
 
 TEXTS = ["The carbon tax debate is back.", "Vote!", "Housing is the issue in Toronto and Vancouver this election.",
          "", "Tariffs again", "A much longer post about the election, the polls, the ridings and the leaders' "
@@ -118,8 +124,8 @@ def test_a_model_missing_from_the_cache_warns_once_and_fails_clearly_without_a_n
 
     import huggingface_hub.constants as hf_constants
 
-    from blueprint.errors import BadInputError
     from blueprint.embedding import resolve_model
+    from blueprint.errors import BadInputError
 
     # online mode, with the Hub endpoint on a closed local port: the download is tried for real and refused
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")

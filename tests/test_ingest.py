@@ -7,12 +7,11 @@ from collections import Counter
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from helpers import commit, post, write_lines
 
 from blueprint.errors import BadInputError
 from blueprint.simpact.ingest import EVENT_SCHEMA, IngestConfig, decode_jetstream, ingest, plan, read_events
 from blueprint.synth import SynthConfig, synthesize
-
-from helpers import commit, post, write_lines
 
 
 def _accounted(t: dict) -> None:
@@ -87,7 +86,8 @@ def _ingested(src, out, **cfg):
 
 
 BAD_LINES = [
-    (b'{"did":"did:plc:a","time_us":1,"kind":"commit","commit":{"rev":"r","operation":"create","coll', "truncated", None),
+    (b'{"did":"did:plc:a","time_us":1,"kind":"commit","commit":{"rev":"r","operation":"create","coll', "truncated",
+     None),
     (b'{"did":"did:plc:a\xff","time_us":1,"kind":"identity"}', "invalid_utf8", None),
     (b"<html>502</html>", "invalid_json", None),
     (b"[1, 2]", "not_an_object", "$"),
@@ -108,7 +108,8 @@ BAD_LINES = [
 
 
 def test_bad_lines_are_quarantined_with_file_line_and_field(tmp_path):
-    good = [post("did:plc:a", 10, "p1", "hello"), commit("did:plc:a", 11, "app.bsky.actor.profile", "update", "self", {})]
+    good = [post("did:plc:a", 10, "p1", "hello"),
+            commit("did:plc:a", 11, "app.bsky.actor.profile", "update", "self", {})]
     path = write_lines(tmp_path / "in.jsonl", good, [raw for raw, _, _ in BAD_LINES] + [b"", b"   "])
     r = ingest([path], tmp_path / "out").totals()
     _accounted(r)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, confusion_matrix as sk_cm, f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix as sk_cm
 
 from blueprint.actions import ACTIONS
 from blueprint.metrics import text as tm
@@ -24,7 +25,8 @@ def random_actions(n, seed, skew=True):
 def test_action_metrics_equal_scikit_learn(seed):
     y_true, y_pred = random_actions(500, seed), random_actions(500, seed + 100)
     assert score_actions(y_true, y_pred)["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
-    assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    want = f1_score(y_true, y_pred, average="macro", zero_division=0)
+    assert macro_f1(y_true, y_pred) == pytest.approx(want, abs=1e-12)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(ACTIONS), zero_division=0)
     got = per_action_prf(y_true, y_pred)
     for i, a in enumerate(ACTIONS):

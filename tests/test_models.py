@@ -14,10 +14,16 @@ from blueprint.cli import main
 from blueprint.data import read_split
 from blueprint.leaderboard.score import check, score
 from blueprint.metrics.suite import ScoreConfig
-from blueprint.models.transformers_engine import alternating
-from blueprint.models.predict import (GenerationConfig, OpenAIEngine, TransformersEngine, predict,
-                                      raw_path_for, report_path_for)
+from blueprint.models.predict import (
+    GenerationConfig,
+    OpenAIEngine,
+    TransformersEngine,
+    predict,
+    raw_path_for,
+    report_path_for,
+)
 from blueprint.models.tiny import make_tiny_causal_lm
+from blueprint.models.transformers_engine import alternating
 from blueprint.task import SYSTEM_PROMPT, to_messages, to_target
 
 CONFIG = "5_clusters"
@@ -96,8 +102,8 @@ def test_focal_loss_matches_an_independent_computation(tiny_lm, small_dataset, t
                                 gamma=2.0, logging_steps=1), progress=False)
     assert s["steps"] == 2 and s["config"]["loss"] == "focal"
     # the trainer's focal loss on one batch against cross-entropy weighted by (1 - p)^gamma, by hand
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig
 
     from blueprint.models.finetune import _focal_trainer
@@ -149,8 +155,8 @@ def test_batched_generation_gives_the_sequential_answers(tiny_lm, small_dataset)
                                   ("shared", 8, True, True)):
         eng = TransformersEngine(str(tiny_lm), generation=GenerationConfig(max_new_tokens=12, batch_size=bs),
                                  sort_by_length=sort, share_prefix=share)
-        answers = {}
-        eng.generate(prompts, lambda i, a, e: answers.__setitem__(i, a))
+        answers: dict[int, str | None] = {}
+        eng.generate(prompts, lambda i, a, e, into=answers: into.__setitem__(i, a))
         got[name] = answers
     assert len(set(got["single"].values())) > 5  # the model says different things to different threads
     assert got["single"] == got["batched"] == got["shared"]

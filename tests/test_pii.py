@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from blueprint.pii.evaluation import precision_recall, read_labelled
 from blueprint.errors import BadInputError
 from blueprint.pii import PII_TYPES, Scrubber, Span, recognizers, resolve_overlaps
+from blueprint.pii.evaluation import precision_recall, read_labelled
 from blueprint.synth import SynthConfig, synthesize
 
 DATA = Path(__file__).parent / "data"

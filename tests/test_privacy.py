@@ -135,7 +135,7 @@ def test_relative_time_per_cluster(built):
     for r in local:
         for m in r["thread"]:
             by_cluster[r["cluster_id"]].add(m["relative_integer_time"])
-    for c, values in by_cluster.items():
+    for values in by_cluster.values():
         assert min(values) == 0  # each cluster starts its own count
     manifest = orjson.loads((root / "by_cluster" / "blueprint_manifest.json").read_bytes())
     assert manifest["time_mode"] == "cluster"
@@ -278,10 +278,10 @@ def test_export_in_worker_processes_is_the_same_bytes(built, tmp_path, monkeypat
     """The export's batches transformed in two processes, results taken in order: the same dataset as one process."""
     import filecmp
 
-    from blueprint.simpact import privacy
-    from blueprint.simpact.export import export
     from blueprint.pii import Scrubber
+    from blueprint.simpact import privacy
     from blueprint.simpact.cluster import read_partitions
+    from blueprint.simpact.export import export
 
     root, removed = built
     work = root / "removed-work"

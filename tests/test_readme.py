@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from readme_blocks import JSON, PYTHON, SHELL, Block, block_env, demo_command, read_blocks
 
 REPO = Path(__file__).resolve().parents[1]

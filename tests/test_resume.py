@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from blueprint.simpact.ingest import stage as ingest_mod
 from blueprint.simpact import pipeline
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.ingest import IngestConfig
+from blueprint.simpact.ingest import stage as ingest_mod
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
 from blueprint.synth import SynthConfig, synthesize
 

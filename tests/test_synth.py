@@ -24,6 +24,12 @@ def _tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+def _corrupt_lines(root: Path) -> set[tuple[str, int]]:
+    """(file, line) of every malformed line the corpus says it planted."""
+    rows = map(orjson.loads, (root / "_meta/corrupt_lines.jsonl").read_bytes().splitlines())
+    return {(r["file"], r["line"]) for r in rows}
+
+
 def _lines(root: Path):
     for f in sorted(root.rglob("jetstream*")):
         for i, raw in enumerate(f.read_bytes().splitlines(), start=1):
@@ -61,7 +67,7 @@ def test_lines_have_real_jetstream_shapes(corpus, real_data):
         if e["kind"] == "commit":
             c = e["commit"]
             real_keys.setdefault((c["collection"], c["operation"]), (set(e), set(c)))
-    corrupt = {(r["file"], r["line"]) for r in map(orjson.loads, (corpus / "_meta/corrupt_lines.jsonl").read_bytes().splitlines())}
+    corrupt = _corrupt_lines(corpus)
     seen = Counter()
     for f, i, raw in _lines(corpus):
         if (f, i) in corrupt:
@@ -90,10 +96,11 @@ def test_lines_have_real_jetstream_shapes(corpus, real_data):
 
 
 def test_personas_differ_in_action_mix(corpus):
-    users = {r["did"]: r["persona"] for r in map(orjson.loads, (corpus / "_meta/users.jsonl").read_bytes().splitlines())}
+    rows = map(orjson.loads, (corpus / "_meta/users.jsonl").read_bytes().splitlines())
+    users = {r["did"]: r["persona"] for r in rows}
     assert len(set(users.values())) == 8
     by_persona = {}
-    corrupt = {(r["file"], r["line"]) for r in map(orjson.loads, (corpus / "_meta/corrupt_lines.jsonl").read_bytes().splitlines())}
+    corrupt = _corrupt_lines(corpus)
     for f, i, raw in _lines(corpus):
         if (f, i) in corrupt:
             continue

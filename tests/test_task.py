@@ -10,8 +10,16 @@ from hypothesis import strategies as st
 
 from blueprint.actions import ACTIONS
 from blueprint.data import read_split
-from blueprint.task import (PRECEDENCE, SYSTEM_PROMPT, Persona, chat_dataset, load_personas, parse_output,
-                            to_messages, to_target)
+from blueprint.task import (
+    PRECEDENCE,
+    SYSTEM_PROMPT,
+    Persona,
+    chat_dataset,
+    load_personas,
+    parse_output,
+    to_messages,
+    to_target,
+)
 
 
 def _msg(uid, text, t, action=None):

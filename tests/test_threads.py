@@ -4,11 +4,10 @@ import random
 
 import orjson
 import pytest
+from helpers import commit, post, uri, write_lines
 
 from blueprint.simpact.ingest import ingest
 from blueprint.simpact.threads import ThreadConfig, build_threads, default_keywords, keyword_pattern, read_threads
-
-from helpers import commit, post, uri, write_lines
 
 A, B, C = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "did:plc:cccccccccccccccccccccccc"
 LIKE, REPOST = "app.bsky.feed.like", "app.bsky.feed.repost"
@@ -37,8 +36,8 @@ def by_action(rows, action):
 def test_reply_chain_with_depth_cap(tmp_path):
     events = [post(A, 1, "p0", "t0")]
     for i in range(1, 8):
-        events.append(post(A if i % 2 == 0 else B, 1 + i, f"p{i}", f"t{i}", parent=uri(A if (i - 1) % 2 == 0 else B, f"p{i-1}"),
-                           root=uri(A, "p0")))
+        parent = uri(A if (i - 1) % 2 == 0 else B, f"p{i-1}")
+        events.append(post(A if i % 2 == 0 else B, 1 + i, f"p{i}", f"t{i}", parent=parent, root=uri(A, "p0")))
     _, rows = run(tmp_path, events, ThreadConfig(langs=None, topics=None, min_user_posts=0, max_depth=5))
     last = [r for r in rows if r["messages"][-1]["text"] == "t7"][0]
     assert last["action"] == "reply" and texts(last) == ["t3", "t4", "t5", "t6", "t7"]
@@ -103,8 +102,10 @@ def test_updates_and_deletes_carry_the_original(tmp_path):
 def test_out_of_order_arrival_gives_the_same_threads(tmp_path):
     events = [post(A, 1, "p1", "root")]
     for i in range(2, 40):
-        events.append(post(B if i % 2 else A, i, f"p{i}", f"t{i}", parent=uri(A if i % 2 else B, f"p{i-1}") if i > 2 else uri(A, "p1")))
-        events.append(commit(C, 1000 + i, LIKE, "create", f"l{i}", {"subject": {"uri": uri(B if i % 2 else A, f"p{i}"), "cid": "c"}}))
+        parent = uri(A if i % 2 else B, f"p{i-1}") if i > 2 else uri(A, "p1")
+        events.append(post(B if i % 2 else A, i, f"p{i}", f"t{i}", parent=parent))
+        subject = {"subject": {"uri": uri(B if i % 2 else A, f"p{i}"), "cid": "c"}}
+        events.append(commit(C, 1000 + i, LIKE, "create", f"l{i}", subject))
     _, ordered = run(tmp_path / "a", events)
     shuffled = list(events)
     random.Random(3).shuffle(shuffled)
@@ -131,7 +132,8 @@ def test_cycles_and_self_references_are_quarantined_with_file_and_line(tmp_path)
 
 def test_only_in_scope_users_make_examples(tmp_path):
     events = [post(A, 1, "a1", "carbon tax is a scam"), post(A, 2, "a2", "vote in the election"),
-              post(B, 3, "b1", "my cat"), commit(B, 4, LIKE, "create", "l1", {"subject": {"uri": uri(A, "a1"), "cid": "c"}})]
+              post(B, 3, "b1", "my cat"),
+              commit(B, 4, LIKE, "create", "l1", {"subject": {"uri": uri(A, "a1"), "cid": "c"}})]
     report, rows = run(tmp_path, events, ThreadConfig(min_user_posts=2))
     assert {r["did"] for r in rows} == {A}
     assert report.skipped["actor_out_of_scope"] == 2

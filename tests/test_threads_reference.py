@@ -12,13 +12,12 @@ import random
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from helpers import POST, commit, post, uri, write_lines
+from thread_replay import replay
 
 from blueprint.simpact.ingest import IngestConfig, ingest
 from blueprint.simpact.threads import ThreadConfig, build_threads, read_threads
 from blueprint.synth import SynthConfig, synthesize
-
-from helpers import POST, commit, post, uri, write_lines
-from thread_replay import replay
 
 LIKE, REPOST = "app.bsky.feed.like", "app.bsky.feed.repost"
 FOLLOW, BLOCK = "app.bsky.graph.follow", "app.bsky.graph.block"
@@ -47,7 +46,7 @@ def adversarial(seed: int, n: int = 600) -> list[dict]:
     dids = [f"did:plc:{c * 24}" for c in "abcde"]
     words = ["vote", "taxes", "one", "cats", "rain", "the", "election"]
     events: list[dict] = []
-    for i in range(n):
+    for _ in range(n):
         t = rng.randint(1, n // 3)  # many ties in time: the order falls back to the line
         did = rng.choice(dids)
         rkey = f"r{rng.randint(0, 40)}"

@@ -7,8 +7,8 @@ Python objects, so it is for small inputs only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +30,7 @@ class _Post:
     on_topic: bool
     deleted: bool = False
 
-    def copy(self) -> "_Post":
+    def copy(self) -> _Post:
         return _Post(self.did, self.text, self.time_us, self.uri, self.parent, self.lang_ok, self.on_topic,
                      self.deleted)
 

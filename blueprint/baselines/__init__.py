@@ -8,7 +8,8 @@ row of the evaluated split: ``{"id", "action", "text"}``, the format
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -17,7 +18,7 @@ class Baseline(Protocol):
     name: str
     train_columns: list[str] | None  # the train split's columns that fit reads (None: all)
 
-    def fit(self, train: pa.Table) -> "Baseline": ...
+    def fit(self, train: pa.Table) -> Baseline: ...
 
     def predict(self, rows: pa.Table) -> list[dict]: ...
 

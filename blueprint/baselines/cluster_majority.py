@@ -25,7 +25,7 @@ class ClusterMajorityBaseline:
         self.fallback = MajorityBaseline()
         self.by_cluster: dict[int, tuple[str, str | None]] = {}
 
-    def fit(self, train: pa.Table) -> "ClusterMajorityBaseline":
+    def fit(self, train: pa.Table) -> ClusterMajorityBaseline:
         self.fallback.fit(train)
         actions: dict[int, Counter] = defaultdict(Counter)
         texts: dict[int, Counter] = defaultdict(Counter)

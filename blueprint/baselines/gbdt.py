@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -55,7 +56,7 @@ def shape_features(threads, clusters) -> np.ndarray:
         out[r] = (
             c, len(turns), len({t.speaker for t in turns if t.role == "user"}),
             sum(t.role == "assistant" for t in turns), float(bool(turns) and turns[0].role == "assistant"),
-            float(bool(last) and last.role == "assistant"), float(bool(turns)), float(bool(text)), len(text),
+            float(last is not None and last.role == "assistant"), float(bool(turns)), float(bool(text)), len(text),
             float(text == "<REMOVED>"), float("?" in text), len(_TAG.findall(text)),
             sum(len(t.text or "") for t in turns),
             gaps[-1] if len(gaps) else -1, gaps.max() if len(gaps) else -1, (times[-1] - times[0]) if times else -1,
@@ -81,8 +82,8 @@ class GBDTBaseline:
         self.embedding_dims = embedding_dims
         self.max_iter = max_iter
         self.embedder = TextEmbedder(model, cache_dir=cache_dir)
-        self.pca = None
-        self.clf = None
+        self.pca: Any = None  # sklearn's PCA, once fitted
+        self.clf: Any = None  # LightGBM's or scikit-learn's classifier, once fitted
         self.index: NeighbourIndex | None = None
         self.train_actions: np.ndarray | None = None
         self.train_texts: list[str | None] = []
@@ -103,7 +104,7 @@ class GBDTBaseline:
                                               categorical_features=[0], early_stopping=False,
                                               random_state=self.seed)
 
-    def fit(self, train: pa.Table) -> "GBDTBaseline":
+    def fit(self, train: pa.Table) -> GBDTBaseline:
         from sklearn.decomposition import PCA
 
         threads = train["thread"].to_pylist()

@@ -25,7 +25,7 @@ class MajorityBaseline:
         self.action: str | None = None
         self.text: str | None = None
 
-    def fit(self, train: pa.Table) -> "MajorityBaseline":
+    def fit(self, train: pa.Table) -> MajorityBaseline:
         if train.num_rows == 0:
             raise BadInputError("the training split is empty", field="train")
         counts = Counter(train["action"].to_pylist())

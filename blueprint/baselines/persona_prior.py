@@ -34,7 +34,7 @@ class PersonaPriorBaseline:
         self.overall: np.ndarray | None = None
         self.texts: TextPool | None = None
 
-    def fit(self, train: pa.Table) -> "PersonaPriorBaseline":
+    def fit(self, train: pa.Table) -> PersonaPriorBaseline:
         if train.num_rows == 0:
             raise BadInputError("the training split is empty", field="train")
         clusters = np.asarray(train["cluster_id"].to_pylist(), dtype=np.int64)

@@ -23,7 +23,7 @@ class RandomBaseline:
         self.seed = seed
         self.texts: TextPool | None = None
 
-    def fit(self, train: pa.Table) -> "RandomBaseline":
+    def fit(self, train: pa.Table) -> RandomBaseline:
         self.texts = TextPool(train)
         return self
 

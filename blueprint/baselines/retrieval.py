@@ -64,7 +64,7 @@ class RetrievalBaseline:
         self.actions: list[str] = []
         self.texts: list[str | None] = []
 
-    def fit(self, train: pa.Table) -> "RetrievalBaseline":
+    def fit(self, train: pa.Table) -> RetrievalBaseline:
         threads = train["thread"].to_pylist()
         self.index = NeighbourIndex(np.asarray(train["cluster_id"].to_pylist(), dtype=np.int64),
                                     context_vectors(threads, self.embedder),

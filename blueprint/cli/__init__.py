@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from importlib import import_module
 from types import ModuleType
-from typing import Sequence
 
 from blueprint import __version__
 from blueprint.cli._args import Parser, flag_for

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from blueprint.errors import BadInputError
 
@@ -72,7 +73,7 @@ def option(parser: argparse.ArgumentParser, *flags: str, source: type | Callable
         if "default" in kwargs:
             raise TypeError(f"{flags[0]}: give either a source or a default")
         action.default = default(source, field)
-    if "help" in kwargs and "{default}" in (action.help or ""):
+    if action.help and "{default}" in action.help:
         action.help = action.help.replace("{default}", show(action.default))
     owner = parser
     while hasattr(owner, "_container"):  # a group of options: the parser that holds it

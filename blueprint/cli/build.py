@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from blueprint.cli._args import floats, ints, option, show
+from blueprint.cli._args import default, floats, ints, option, show
 from blueprint.embedding import BACKENDS
 from blueprint.errors import BadInputError
-from blueprint.simpact.config import (BuildConfig, ClusterConfig, EmbedConfig, ExportConfig, IngestConfig,
-                                      ThreadConfig)
+from blueprint.simpact.config import BuildConfig, ClusterConfig, EmbedConfig, ExportConfig, IngestConfig, ThreadConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -82,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_langs() -> tuple[str, ...]:
-    langs = ThreadConfig.__dataclass_fields__["langs"].default
+    langs = default(ThreadConfig, "langs")
     return langs if langs is not None else ("any",)
 
 

@@ -41,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--persona", action="store_true", help="describe the row's persona in the system message")
     option(p, "--save-steps", type=int, source=cfg,
            help="a checkpoint every N optimizer steps, to resume from (default: %(default)s)")
-    option(p, "--logging-steps", type=int, source=cfg, help="log the training loss every N steps (default: %(default)s)")
+    option(p, "--logging-steps", type=int, source=cfg,
+           help="log the training loss every N steps (default: %(default)s)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory on large models")
     option(p, "--seed", type=int, source=cfg, help="random seed (default: %(default)s)")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from a checkpoint")

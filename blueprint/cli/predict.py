@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
-    from blueprint.models.predict import predict, report_path_for, reparse
+    from blueprint.models.predict import predict, reparse, report_path_for
 
     if a.reparse:
         r = reparse(a.dataset, a.config, a.out, split=a.split, fallback=a.fallback)

@@ -46,8 +46,8 @@ def run(a: argparse.Namespace) -> None:
         return
     missing = [f for f in ("predictions", "dataset", "config", "out") if getattr(a, f) is None]
     if missing:
-        raise BadInputError(f"score needs {', '.join('--' + m if m != 'predictions' else 'PREDICTIONS' for m in missing)}"
-                            " (or --schema)")
+        needed = ", ".join("--" + m if m != "predictions" else "PREDICTIONS" for m in missing)
+        raise BadInputError(f"score needs {needed} (or --schema)")
     rare = DEFAULT_RARE
     if a.rare_from_train:
         rare = rare_actions_for(a.dataset, a.config)

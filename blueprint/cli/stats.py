@@ -18,4 +18,7 @@ def run(a: argparse.Namespace) -> None:
     from blueprint.stats import dataset_stats, format_stats
 
     s = dataset_stats(a.dataset)
-    print(orjson.dumps(s, option=orjson.OPT_INDENT_2).decode() if a.json else format_stats(s), end="\n" if a.json else "")
+    if a.json:
+        print(orjson.dumps(s, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_stats(s), end="")

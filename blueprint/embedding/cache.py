@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class EmbeddingCache:
     def _add(self, keys: np.ndarray, vecs: np.ndarray) -> None:
         prefix = keys[:, :8].copy().view(">u8").ravel()
         order = np.argsort(prefix, kind="stable")
+        if self._shards is None:
+            self._shards = []
         self._shards.append((prefix[order], order, keys, vecs))
 
     def __len__(self) -> int:

@@ -7,7 +7,7 @@ encoder with its cache) serves scoring and the neighbour baselines, and
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -24,7 +24,8 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | 
     New vectors go to ``write_to`` (default: ``cache``). Returns the vectors in input
     order and counts: texts, distinct, cached, encoded.
     """
-    write_to = cache if write_to is _SAME else write_to
+    target = cache if write_to is _SAME else write_to
+    assert target is None or isinstance(target, EmbeddingCache)
     keys = [text_key(t) for t in texts]
     first: dict[bytes, int] = {}
     for i, k in enumerate(keys):
@@ -35,14 +36,14 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | 
     found = np.zeros(len(uniq_keys), dtype=bool)
     if cache is not None:
         found, hits = cache.get(uniq_keys)
-        if found.any():
+        if hits is not None and found.any():
             vecs[found] = hits[found]
     todo = np.flatnonzero(~found)
     if len(todo):
         new = encoder.encode([uniq_texts[i] for i in todo], progress=progress)
         vecs[todo] = new
-        if write_to is not None:
-            write_to.put([uniq_keys[i] for i in todo], new)
+        if target is not None:
+            target.put([uniq_keys[i] for i in todo], new)
     pos = {k: i for i, k in enumerate(uniq_keys)}
     out = vecs[[pos[k] for k in keys]] if keys else vecs
     return out, {"texts": len(texts), "distinct": len(uniq_keys), "cached": int(found.sum()),

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from blueprint.embedding.models import DEFAULT_MODEL, ResolvedModel, resolve_model
-from blueprint.errors import BadInputError
 from blueprint.validation import check_choice, check_scalar
 
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")

@@ -78,7 +78,8 @@ def references(dataset_dir: str | os.PathLike[str], config: str, split: str = "t
 
 
 def rare_actions_for(dataset_dir: str | os.PathLike[str], config: str) -> tuple[str, ...]:
-    """The rare actions of a config: those under 5% of its train split (:func:`~blueprint.metrics.suite.rare_actions_from`)."""
+    """The rare actions of a config: those under 5% of its train split
+    (:func:`~blueprint.metrics.suite.rare_actions_from`)."""
     from blueprint.metrics.suite import rare_actions_from
 
     return rare_actions_from(read_split(dataset_dir, config, "train", columns=["action"])["action"].to_pylist())
@@ -184,7 +185,7 @@ def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
                    "predictions": Path(pred_path).name, "score": scored["score_config"]},
         "submission": {"sha256": file_hash(pred_path, hashlib.sha256()), "meta": submission_meta},
         "git_hash": _git_hash(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "samples": samples,
     }
 

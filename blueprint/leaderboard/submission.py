@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Sequence, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 import orjson
@@ -87,16 +88,14 @@ def _row_types() -> tuple[type, ...]:
     its text and that no other action has one (the fast path of :func:`read_predictions`)."""
     types = []
     for action in ACTIONS:
-        if action in TEXT_ACTIONS:
-            fields = [("id", Annotated[str, msgspec.Meta(min_length=1)]), ("text", _Text)]
-        else:
-            fields = [("id", Annotated[str, msgspec.Meta(min_length=1)]), ("text", None, None)]
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [("id", Annotated[str, msgspec.Meta(min_length=1)])]
+        fields.append(("text", _Text) if action in TEXT_ACTIONS else ("text", None, None))
         types.append(msgspec.defstruct(f"_Row_{action}", fields, tag_field="action", tag=action,
                                        forbid_unknown_fields=True, gc=False))
     return tuple(types)
 
 
-_ROWS = msgspec.json.Decoder(Union[_row_types()])  # type: ignore[misc]
+_ROWS = msgspec.json.Decoder(Union[_row_types()])  # noqa: UP007 - a union of types made at run time
 
 
 def _fast_rows(data: bytes) -> list | None:

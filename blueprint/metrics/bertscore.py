@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +33,11 @@ class BertScorer:
         config = json.loads((self.model.path / "config.json").read_text())
         self.num_layers = num_layers if num_layers is not None else int(config["num_hidden_layers"])
         self.batch_size = batch_size
-        self.cache_dir = None if cache_dir is None else Path(cache_dir) / f"{self.model.fingerprint[:32]}-L{self.num_layers}"
+        folder = f"{self.model.fingerprint[:32]}-L{self.num_layers}"
+        self.cache_dir = None if cache_dir is None else Path(cache_dir) / folder
         self._memory: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self._shards_read: set[str] = set()
-        self._loaded = None
+        self._loaded: tuple[Any, Any, defaultdict[int, float]] | None = None  # tokenizer, model, idf weights
 
     def _load(self):
         if self._loaded is None:
@@ -45,7 +47,7 @@ class BertScorer:
             hf_logging.disable_progress_bar()
             tok = get_tokenizer(str(self.model.path), use_fast=False)
             net = get_model(str(self.model.path), self.num_layers, all_layers=False)
-            idf = defaultdict(lambda: 1.0)
+            idf: defaultdict[int, float] = defaultdict(lambda: 1.0)
             idf[tok.sep_token_id] = 0
             idf[tok.cls_token_id] = 0
             self._loaded = (tok, net, idf)
@@ -123,7 +125,8 @@ class BertScorer:
         from torch.nn.utils.rnn import pad_sequence
 
         if len(candidates) != len(references):
-            raise BadInputError(f"candidates and references differ in length: {len(candidates)} != {len(references)}", field="candidates")
+            raise BadInputError(f"candidates and references differ in length: {len(candidates)} != {len(references)}",
+                                field="candidates")
         if not len(candidates):
             return np.zeros(0), np.zeros(0), np.zeros(0)
         cands = [(c or "").strip() for c in candidates]

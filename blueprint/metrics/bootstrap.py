@@ -8,7 +8,7 @@ drawn inside each cluster, so each cluster keeps its share of the rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -82,9 +82,10 @@ def matrices(data: PersonaOutputs, idx: np.ndarray | None = None) -> dict:
     real = [action_distribution(data.references[idx][c == k]) for k in ids]
     pred = [action_distribution(data.predictions[idx][c == k]) for k in ids]
     out: dict = {"clusters": ids.tolist(), "action_f1": action_f1_matrix(real, pred)}
-    if not data.has_texts:
+    text_pos, r_emb, g_emb, counts = data.text_pos, data.r_emb, data.g_emb, data.counts
+    if not data.has_texts or text_pos is None or r_emb is None or g_emb is None or counts is None:
         return out
-    tpos = data.text_pos[idx]
+    tpos = text_pos[idx]
     keep = tpos >= 0
     pos, tc = tpos[keep], c[keep]
     tids = [k for k in ids if (tc == k).any()]
@@ -92,9 +93,9 @@ def matrices(data: PersonaOutputs, idx: np.ndarray | None = None) -> dict:
         return out
     groups = [pos[tc == k] for k in tids]
     out["text_clusters"] = [int(k) for k in tids]
-    r_unit, g_unit = tm._unit(data.r_emb), tm._unit(data.g_emb)
-    r_mean = np.array([data.r_emb[g].astype(np.float64).mean(0) for g in groups])
-    g_mean = np.array([data.g_emb[g].astype(np.float64).mean(0) for g in groups])
+    r_unit, g_unit = tm._unit(r_emb), tm._unit(g_emb)
+    r_mean = np.array([r_emb[g].astype(np.float64).mean(0) for g in groups])
+    g_mean = np.array([g_emb[g].astype(np.float64).mean(0) for g in groups])
     rn = np.linalg.norm(r_mean, axis=1, keepdims=True)
     gn = np.linalg.norm(g_mean, axis=1, keepdims=True)
     out["avg_cosine"] = np.clip((r_mean / np.where(rn == 0, 1, rn)) @ (g_mean / np.where(gn == 0, 1, gn)).T, 0, None)
@@ -105,14 +106,14 @@ def matrices(data: PersonaOutputs, idx: np.ndarray | None = None) -> dict:
         for i, gc in enumerate(groups):
             mx[i, j] = sims[:, gc].max()
     out["max_cosine"] = np.clip(mx, 0, None)
-    m_text = len(data.r_emb)
-    docs = data.counts.documents(list(groups) + [g + m_text for g in groups])
-    tops = tm.tfidf_top_terms(docs, data.counts.vocab, **tm.tfidf_df_limits(k))
+    m_text = len(r_emb)
+    docs = counts.documents(list(groups) + [g + m_text for g in groups])
+    tops = tm.tfidf_top_terms(docs, counts.vocab, **tm.tfidf_df_limits(k))
     out["tfidf_jaccard"] = np.array([[tm.jaccard(tops[i], tops[k + j]) for j in range(k)] for i in range(k)])
     jids = [i for i, g in enumerate(groups) if len(np.unique(g)) >= 2]
     if jids:
-        hr = [tm.distance_histogram(data.r_emb[np.unique(groups[i])]) for i in jids]
-        hg = [tm.distance_histogram(data.g_emb[np.unique(groups[i])]) for i in jids]
+        hr = [tm.distance_histogram(r_emb[np.unique(groups[i])]) for i in jids]
+        hg = [tm.distance_histogram(g_emb[np.unique(groups[i])]) for i in jids]
         out["inverse_embedding_js"] = np.array([[1.0 / (1.0 + js_divergence(a, b)) for b in hg] for a in hr])
         out["embedding_js_clusters"] = [int(tids[i]) for i in jids]
     return out

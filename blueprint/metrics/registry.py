@@ -57,7 +57,7 @@ def higher_is_better(names) -> dict[str, bool | None]:
 
 def targets(names) -> dict[str, float]:
     """The target value of each metric that has one (distinguishability: 0.5)."""
-    return {n: get_metric(n).target for n in names if get_metric(n).target is not None}
+    return {n: t for n in names if (t := get_metric(n).target) is not None}
 
 
 _DIAGONAL = "share of the diagonal in the cluster x model matrix of "

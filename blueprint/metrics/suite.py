@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def rare_actions_from(train_actions: Sequence[str | int], max_share: float = 0.0
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def _clusters(clusters: Sequence[int] | None, n: int) -> np.ndarray:
+def _clusters(clusters: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
     if clusters is None:
         return np.zeros(n, dtype=np.int64)
     c = np.asarray(clusters)
@@ -69,8 +70,8 @@ def _mean(values) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _levels(per_cluster: dict[int, dict[str, float]], population: dict[str, float]) -> dict:
-    out = dict(population)
+def _levels(per_cluster: dict[int, dict[str, float]], population: dict[str, float]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(population)
     names = [k for k in population if isinstance(population[k], float)]
     for name in names:
         out[f"cluster_{name}"] = _mean(pc[name] for pc in per_cluster.values() if name in pc)
@@ -91,7 +92,7 @@ def _action_numbers(t: np.ndarray, p: np.ndarray, rare: Sequence[str]) -> dict[s
             "rare_macro_f1": float(f1[present].mean()) if present else float("nan")}
 
 
-def score_actions(references, predictions, clusters: Sequence[int] | None = None, *,
+def score_actions(references, predictions, clusters: Sequence[int] | np.ndarray | None = None, *,
                   rare: Sequence[str] = DEFAULT_RARE, bootstrap: int = 0, seed: int = 0,
                   confidence: float = 0.95, progress: bool = False) -> dict:
     """Accuracy, macro-F1 and rare-action macro-F1 (pooled and per cluster), per-action P/R/F1, confusion matrix.
@@ -146,7 +147,7 @@ def _text_set_numbers(r_emb: np.ndarray, g_emb: np.ndarray, rows: np.ndarray) ->
 
 
 def score_texts(references: Sequence[str | None], predictions: Sequence[str | None],
-                clusters: Sequence[int] | None = None, *, embedder: TextEmbedder | None = None,
+                clusters: Sequence[int] | np.ndarray | None = None, *, embedder: TextEmbedder | None = None,
                 bert_scorer=None, rouge_stemmer: bool = False, workers: int | None = None,
                 bootstrap: int = 0, seed: int = 0, confidence: float = 0.95, max_rows: int = 2000,
                 return_embeddings: bool = False, progress: bool = False) -> dict:
@@ -166,9 +167,10 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
     keep = np.array([isinstance(r, str) and bool(r) for r in references])
     rows = np.flatnonzero(keep)
     if not len(rows):
-        raise BadInputError("no reference has a text: text metrics need rows whose action carries text", field="references")
-    refs = [references[i] for i in rows]
-    gens = [predictions[i] or "" for i in rows]
+        raise BadInputError("no reference has a text: text metrics need rows whose action carries text",
+                            field="references")
+    refs = [cast(str, references[i]) for i in rows.tolist()]  # each has a text (keep)
+    gens = [predictions[i] or "" for i in rows.tolist()]
     c = c_all[rows]
     embedder = embedder or TextEmbedder()
     r_emb = embedder(refs, cache=True, progress=progress)
@@ -227,7 +229,7 @@ def score_texts(references: Sequence[str | None], predictions: Sequence[str | No
 # --- distribution --------------------------------------------------------------------------------------------
 
 
-def score_distribution(references, predictions, clusters: Sequence[int] | None = None, *,
+def score_distribution(references, predictions, clusters: Sequence[int] | np.ndarray | None = None, *,
                        reference_embeddings: np.ndarray | None = None,
                        prediction_embeddings: np.ndarray | None = None, embedding_rows: np.ndarray | None = None,
                        text_counts: tm.TermCounts | None = None, folds: int = 5, seed: int = 0, bootstrap: int = 0,
@@ -240,7 +242,6 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
     diagonality rests on the action matrix alone. See :mod:`blueprint.metrics.diagonality`.
     """
     from blueprint.metrics import diagonality as diag
-    from blueprint.progress import progress_bar
 
     t = to_indices(references, "references")
     p = to_indices(predictions, "predictions")
@@ -248,43 +249,31 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
         raise BadInputError(f"predictions has {len(p)} items but references has {len(t)}", field="predictions")
     c = _clusters(clusters, len(t))
     ids = np.unique(c)
-    has_emb = reference_embeddings is not None and prediction_embeddings is not None
+    emb = None
     text_pos = None
-    if has_emb:
-        rows = np.arange(len(reference_embeddings)) if embedding_rows is None else np.asarray(embedding_rows)
-        if len(rows) != len(reference_embeddings) or len(prediction_embeddings) != len(reference_embeddings):
-            raise BadInputError("reference_embeddings, prediction_embeddings and embedding_rows differ in length", field="embedding_rows")
-        text_pos = np.full(len(t), -1, dtype=np.int64)
-        text_pos[rows] = np.arange(len(rows))
+    if reference_embeddings is not None and prediction_embeddings is not None:
+        emb = (reference_embeddings, prediction_embeddings)
+        rows, text_pos = _text_positions(len(t), reference_embeddings, prediction_embeddings, embedding_rows)
     data = diag.PersonaOutputs(t, p, c, text_pos if text_counts is not None else None,
                                reference_embeddings, prediction_embeddings, text_counts)
     mats = diag.matrices(data)
     js_matrix = dist.action_similarity_matrix(t, p, c)[0]
     population = {"action_js": action_js(t, p), **diag.summarize(mats),
                   "action_js_diagonality": dist.diagonality(js_matrix)}
-    per_cluster = {int(k): {"action_js": action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
-    correct = None
-    per_correct: dict[int, np.ndarray] = {}
-    if has_emb:
-        ec = c[rows]
-        with progress_bar(total=len(ids) + 1, desc="distinguishability", unit="fit", enabled=progress) as bar:
-            acc, correct = dist.distinguishability(reference_embeddings, prediction_embeddings, folds=folds,
-                                                   seed=seed, return_correct=True)
-            bar.update(1)
-            population["distinguishability"] = acc
-            for k in ids:
-                m = ec == k
-                a, corr = dist.distinguishability(reference_embeddings[m], prediction_embeddings[m], folds=folds,
-                                                  seed=seed, return_correct=True)
-                per_cluster[int(k)]["distinguishability"] = a
-                per_correct[int(k)] = corr
-                bar.update(1)
+    per_cluster: dict[int, dict[str, float]] = {
+        int(k): {"action_js": action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
+    tells = None
+    if emb is not None:
+        tells = _Distinguishability(*emb, c[rows], folds=folds, seed=seed, progress=progress)
+        population["distinguishability"] = tells.accuracy
+        for cluster, a in tells.per_cluster.items():
+            per_cluster[cluster]["distinguishability"] = a
     else:  # no texts to tell apart: the number exists, and says it could not be measured
         population["distinguishability"] = float("nan")
     out = _levels(per_cluster, population)
-    whole = [k for k in population if "diagonality" in k]
-    for k in whole:  # one matrix over all clusters: the cluster level is the same number
-        out[f"cluster_{k}"] = population[k]
+    whole = [name for name in population if "diagonality" in name]
+    for name in whole:  # one matrix over all clusters: the cluster level is the same number
+        out[f"cluster_{name}"] = population[name]
     out["diagonality_chance"] = 1.0 / len(ids)
     out["diagonality_matrices"] = diag.to_json(mats)
     out["similarity_matrix"] = {"clusters": [int(k) for k in ids], "matrix": js_matrix.tolist()}
@@ -295,21 +284,66 @@ def score_distribution(references, predictions, clusters: Sequence[int] | None =
         res["cluster_action_js"] = _mean(action_js(tt[cc == k], pp[cc == k]) for k in np.unique(cc))
         res.update(diag.summarize(diag.matrices(data, idx)))
         res["action_js_diagonality"] = dist.diagonality(dist.action_similarity_matrix(tt, pp, cc)[0])
-        for k in whole:
-            res[f"cluster_{k}"] = res[k]
+        for name in whole:
+            res[f"cluster_{name}"] = res[name]
         return res
 
     ci = bootstrap_ci(stat, c, resamples=bootstrap, seed=seed, confidence=confidence, estimates=out,
                       max_rows=max_rows, progress=progress, desc="bootstrap distributions")
-    if correct is not None and bootstrap > 0 and len(correct):
-        rng = np.random.default_rng(seed)
-        draws = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(bootstrap)]
-        cl = [np.nanmean([corr[rng.integers(0, len(corr), len(corr))].mean() if len(corr) else np.nan
-                          for corr in per_correct.values()]) for _ in range(bootstrap)]
-        ci["distinguishability"] = interval(draws, out["distinguishability"], confidence)
-        ci["cluster_distinguishability"] = interval(cl, out["cluster_distinguishability"], confidence)
+    if tells is not None:
+        ci.update(tells.intervals(out, resamples=bootstrap, seed=seed, confidence=confidence))
     out["ci"] = ci
     return out
+
+
+def _text_positions(n: int, reference_embeddings: np.ndarray, prediction_embeddings: np.ndarray,
+                    embedding_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that have embeddings, and each row's position among them (-1 for rows without)."""
+    rows = np.arange(len(reference_embeddings)) if embedding_rows is None else np.asarray(embedding_rows)
+    if len(rows) != len(reference_embeddings) or len(prediction_embeddings) != len(reference_embeddings):
+        raise BadInputError("reference_embeddings, prediction_embeddings and embedding_rows differ in length",
+                            field="embedding_rows")
+    text_pos = np.full(n, -1, dtype=np.int64)
+    text_pos[rows] = np.arange(len(rows))
+    return rows, text_pos
+
+
+class _Distinguishability:
+    """The classifier two-sample test, pooled and per cluster, with the out-of-fold correctness of each row.
+
+    Its interval resamples that correctness rather than refitting the classifier (stated in the module docstring).
+    """
+
+    def __init__(self, real: np.ndarray, generated: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int,
+                 progress: bool) -> None:
+        from blueprint.progress import progress_bar
+
+        ids = np.unique(clusters)
+        self.per_cluster: dict[int, float] = {}
+        self.per_correct: dict[int, np.ndarray] = {}
+        with progress_bar(total=len(ids) + 1, desc="distinguishability", unit="fit", enabled=progress) as bar:
+            self.accuracy, self.correct = dist.distinguishability(real, generated, folds=folds, seed=seed,
+                                                                  return_correct=True)
+            bar.update(1)
+            for k in ids:
+                m = clusters == k
+                a, corr = dist.distinguishability(real[m], generated[m], folds=folds, seed=seed, return_correct=True)
+                self.per_cluster[int(k)] = a
+                self.per_correct[int(k)] = corr
+                bar.update(1)
+
+    def intervals(self, estimates: dict, *, resamples: int, seed: int, confidence: float
+                  ) -> dict[str, list[float] | str]:
+        """The intervals of ``distinguishability`` and ``cluster_distinguishability`` (none without resamples)."""
+        if resamples <= 0 or not len(self.correct):
+            return {}
+        rng = np.random.default_rng(seed)
+        correct = self.correct
+        draws = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(resamples)]
+        cl = [np.nanmean([corr[rng.integers(0, len(corr), len(corr))].mean() if len(corr) else np.nan
+                          for corr in self.per_correct.values()]) for _ in range(resamples)]
+        return {"distinguishability": interval(draws, estimates["distinguishability"], confidence),
+                "cluster_distinguishability": interval(cl, estimates["cluster_distinguishability"], confidence)}
 
 
 # --- everything ----------------------------------------------------------------------------------------------
@@ -322,7 +356,7 @@ HEADLINE = ("accuracy", "macro_f1", "rare_macro_f1", "avg_cosine", "max_cosine",
 
 
 def score_all(reference_actions, predicted_actions, reference_texts, predicted_texts,
-              clusters: Sequence[int] | None = None, config: ScoreConfig | None = None) -> dict:
+              clusters: Sequence[int] | np.ndarray | None = None, config: ScoreConfig | None = None) -> dict:
     """Every metric: ``results`` (population and ``cluster_*``), ``ci``, ``per_cluster``, ``per_action`` and more."""
     cfg = config or ScoreConfig()
     n = len(reference_actions)
@@ -347,7 +381,8 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
             from blueprint.metrics.bertscore import BertScorer
 
             cache = None if cfg.cache_dir is None else (
-                default_cache_dir().parent / "bertscore" if cfg.cache_dir == "default" else os.path.join(cfg.cache_dir, "bertscore"))
+                default_cache_dir().parent / "bertscore" if cfg.cache_dir == "default"
+                else os.path.join(cfg.cache_dir, "bertscore"))
             scorer = BertScorer(cfg.bertscore_model or cfg.model, cache_dir=cache)
         refs = [r if h else None for r, h in zip(reference_texts, has_text)]
         texts = score_texts(refs, list(predicted_texts), c, embedder=embedder, bert_scorer=scorer,
@@ -362,7 +397,9 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
                                       folds=cfg.folds, seed=cfg.seed, bootstrap=cfg.bootstrap,
                                       confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
                                       progress=cfg.progress)
-    results, ci, per_cluster = {}, {}, defaultdict(dict)
+    results: dict[str, float] = {}
+    ci: dict[str, list[float] | str] = {}
+    per_cluster: defaultdict[int, dict[str, Any]] = defaultdict(dict)
     for fam in (actions, texts, distribution):
         if fam is None:
             continue

@@ -9,8 +9,9 @@ describes and counts. A new engine implements this protocol in a module of its o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from blueprint.validation import check_scalar
 
@@ -38,8 +39,8 @@ class GenerationConfig:
 
 
 class Engine(Protocol):
-    """Answers prompts. ``style`` is ``chat`` (messages) or ``plain`` (one string), as :func:`blueprint.task.to_messages`
-    makes them."""
+    """Answers prompts. ``style`` is ``chat`` (messages) or ``plain`` (one string), as
+    :func:`blueprint.task.to_messages` makes them."""
 
     name: str
     style: str

@@ -171,15 +171,18 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(100, total // 10)
     cuda = torch.cuda.is_available()
+    # named only when asked for: transformers warns about the argument's name whenever it is given
+    checkpointing: dict[str, Any] = {"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}
     args = SFTConfig(
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         warmup_steps=warmup, lr_scheduler_type="linear", logging_steps=cfg.logging_steps, logging_first_step=True,
-        eval_strategy="epoch" if len(evaluation) else "no", save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
+        eval_strategy="epoch" if len(evaluation) else "no", save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=2,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda, disable_tqdm=not progress,
-        dataloader_num_workers=0, **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+        dataloader_num_workers=0, **checkpointing,
     )
     peft_config = None
     if cfg.lora:
@@ -189,9 +192,11 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
                                  lora_dropout=cfg.lora_dropout, target_modules=_target_modules(net, cfg.target_modules),
                                  bias="none")
     trainer_cls = _focal_trainer(cfg.gamma) if cfg.loss == "focal" else SFTTrainer
-    trainer = trainer_cls(model=net, args=args, train_dataset=train, eval_dataset=evaluation if len(evaluation) else None,
+    trainer = trainer_cls(model=net, args=args, train_dataset=train,
+                          eval_dataset=evaluation if len(evaluation) else None,
                           processing_class=tok, peft_config=peft_config)
-    if len(trainer.train_dataset) == 0:  # TRL drops rows whose answer max_length cut off entirely
+    kept = trainer.train_dataset
+    if kept is None or len(kept) == 0:  # type: ignore[arg-type]  # a datasets.Dataset: it has a length
         raise BadInputError(f"no train row keeps its answer within max_length={cfg.max_length} tokens of "
                             f"{model}'s tokenizer: every prompt is longer; raise --max-length", field="max_length")
     if not progress:  # no per-step log dicts on stdout either

@@ -12,9 +12,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any
 
 from blueprint.errors import BadInputError
 from blueprint.models.engine import GenerationConfig, OnDone
@@ -30,7 +31,7 @@ class OpenAIEngine:
     RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
     def __init__(self, endpoint: str, model: str, *, style: str = "chat",
-                 generation: GenerationConfig = GenerationConfig(), api_key_env: str | None = None,
+                 generation: GenerationConfig | None = None, api_key_env: str | None = None,
                  concurrency: int = 8, retries: int = 4, backoff: float = 0.5, timeout: float = 120.0) -> None:
         check_choice(style, "style", STYLES)
         check_scalar(concurrency, "concurrency", int, min_val=1)
@@ -43,7 +44,7 @@ class OpenAIEngine:
                 self.endpoint = self.endpoint[: -len(suffix)]
         self.model_name = model
         self.style = style
-        self.gen = generation
+        self.gen = generation or GenerationConfig()
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff
@@ -53,7 +54,7 @@ class OpenAIEngine:
             self._api_key = os.environ.get(api_key_env)
             if not self._api_key:
                 raise BadInputError(f"the environment variable {api_key_env} is not set", field="api_key_env")
-        self.calls = Counter()
+        self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def describe(self) -> dict:

@@ -72,6 +72,7 @@ def default_fallback(dataset_dir, config: str, action: str | None = None) -> Fal
         check_choice(action, "fallback", ACTIONS)
     m = MajorityBaseline().fit(read_split(dataset_dir, config, "train", columns=["action", "target_text"]))
     chosen, source = (m.action, "train majority") if action is None else (action, "given")
+    assert chosen is not None  # a fitted majority baseline has its action
     if chosen in TEXT_ACTIONS and not m.text:
         raise BadInputError(f"the fallback {chosen!r} needs a text and the train split has none; choose a fallback "
                             "without text (--fallback like)", field="fallback")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -52,12 +52,13 @@ def make_tiny_bert(path: str | Path, *, hidden: int = 32, layers: int = 2, seed:
     pipeline's mechanics and speed matter (tests, the scale benchmark).
     """
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]  # lazy module
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_BERT_WORDS,
-             *"abcdefghijklmnopqrstuvwxyz0123456789.,!?#@'", *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789")]
+             *"abcdefghijklmnopqrstuvwxyz0123456789.,!?#@'",
+             *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789")]
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=128)
     torch.manual_seed(seed)

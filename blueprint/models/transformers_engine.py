@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from blueprint.errors import BadInputError
 from blueprint.models.engine import GenerationConfig, OnDone
@@ -51,13 +52,13 @@ class TransformersEngine:
 
     name = "transformers"
 
-    def __init__(self, model: str, *, style: str = "chat", generation: GenerationConfig = GenerationConfig(),
+    def __init__(self, model: str, *, style: str = "chat", generation: GenerationConfig | None = None,
                  device: str | None = None, dtype: str = "auto", sort_by_length: bool = True,
                  share_prefix: bool = True) -> None:
         check_choice(style, "style", STYLES)
         self.model_name = str(model)
         self.style = style
-        self.gen = generation
+        self.gen = generation or GenerationConfig()
         self.sort_by_length = sort_by_length
         self.share_prefix = share_prefix
         self._device = device

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from blueprint.pii.scrubber import Scrubber
 
@@ -41,7 +41,9 @@ def precision_recall(pairs: Iterable[tuple[str, set[tuple[int, int, str]]]],
                      scrubber: Scrubber | None = None) -> dict[str, dict[str, float]]:
     """Exact-span precision and recall per type and over all types (``all``), with the support."""
     scrubber = scrubber or Scrubber()
-    tp, fp, fn = Counter(), Counter(), Counter()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
     for text, want in pairs:
         got = {(x.start, x.end, x.type) for x in scrubber.spans(text)}
         for g in got:

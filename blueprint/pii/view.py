@@ -33,7 +33,7 @@ class View:
     end: tuple[int, ...] | None
 
     def original(self, a: int, b: int) -> tuple[int, int]:
-        if self.start is None:
+        if self.start is None or self.end is None:
             return a, b
         return self.start[a], self.end[b - 1]
 
@@ -99,7 +99,7 @@ def refang(view: View) -> View:
         chars.extend(text[last:m.start()])
         start.extend(base_start[last:m.start()])
         end.extend(base_end[last:m.start()])
-        repl = _REFANG_TO[m.lastgroup]
+        repl = _REFANG_TO[str(m.lastgroup)]  # every alternative is a named group
         a, b = base_start[m.start()], base_end[m.end() - 1]
         chars.extend(repl)
         start.extend([a] * len(repl))

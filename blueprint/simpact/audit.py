@@ -21,9 +21,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import orjson
 import pyarrow.parquet as pq
@@ -36,7 +36,8 @@ from blueprint.pii import Scrubber
 
 log = logging.getLogger(__name__)
 
-_HANDLE_TOKEN = re.compile(r"(?<![\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{1,62}(?![\w-])")
+_HANDLE_TOKEN = re.compile(r"(?<![\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                           r"[A-Za-z][A-Za-z0-9-]{1,62}(?![\w-])")
 _ISO = re.compile(r"\b(?:19|20)\d\d-[01]\d-[0-3]\d(?:[T ][0-2]\d:[0-5]\d)?")
 _EPOCH = re.compile(r"(?<![\d.])(?:1[5-9]\d{8}(?:\d{3}){0,2})(?![\d.])")  # seconds, ms or us since 2017-ish
 _DIGITS = re.compile(r"\d{9,}")
@@ -183,7 +184,7 @@ def audit(dataset_dir: str | os.PathLike[str], *, raw: Sequence[str | os.PathLik
                 if m["text"]:
                     haystack.append(m["text"])
         haystack.extend(t for _, t in _metadata_blobs(dataset))
-        leaked = set()
+        leaked: set[str] = set()
         for blob in haystack:
             if "did:" in blob:
                 leaked.update(d for d in DID_RE.findall(blob) if d in dids)

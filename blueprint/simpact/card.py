@@ -7,8 +7,9 @@ data cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
@@ -172,7 +173,8 @@ def build_description(cfg: BuildConfig) -> str:
         f"2. **Threads.** Reply chains were rebuilt through `reply.parent` (at most {cfg.threads.max_depth} "
         "messages); reactions pair the target post with the actor's message; follows and blocks take the "
         "target's latest post as context; updates and deletes carry the original post. Only users with at least "
-        f"{cfg.threads.min_user_posts} posts and replies in {list(cfg.threads.langs or ['any language'])} are in scope.\n"
+        f"{cfg.threads.min_user_posts} posts and replies in {list(cfg.threads.langs or ['any language'])} "
+        "are in scope.\n"
         f"3. **Personas.** Each user is the mean embedding of their posts and replies (model "
         f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); users were "
         f"clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least {c.size_min} users "

@@ -144,6 +144,7 @@ def _fast_one(x: np.ndarray, x64: np.ndarray, x_sq: np.ndarray, k: int, size_min
             break
         best = (inertia, labels, new_centroids)
         centroids = new_centroids
+    assert best is not None  # the first repair always improves on nothing
     inertia, labels, centroids = best
     return Partition(k, labels, centroids, inertia, "fast")
 

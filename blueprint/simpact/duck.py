@@ -19,7 +19,8 @@ def connect(database: str | os.PathLike[str] = ":memory:", *, temp_directory: st
     con = duckdb.connect(str(database))
     # Inside a Jupyter kernel without ipywidgets DuckDB starts with the bar off and refuses any change to the
     # setting ("required package 'ipywidgets' is missing"): set it only where it is on.
-    if con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]:
+    (bar_on,) = con.execute("SELECT current_setting('enable_progress_bar')").fetchone() or (False,)
+    if bar_on:
         con.execute("SET enable_progress_bar = false")
     con.execute(f"SET temp_directory = '{_quote(temp_directory)}'")
     if not ordered:

@@ -22,9 +22,10 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +37,7 @@ from blueprint.actions import ACTIONS
 from blueprint.data import MANIFEST, SPLITS, config_name, features, split_of
 from blueprint.errors import BadInputError
 from blueprint.pii import Scrubber
-from blueprint.simpact.config import MAX_PER_CLUSTER_K, BuildConfig, ExportConfig
+from blueprint.simpact.config import BuildConfig, ExportConfig
 from blueprint.simpact.layout import partition_chunks, write_partition
 from blueprint.simpact.privacy import BatchMapper, prepare_rows
 
@@ -73,37 +74,41 @@ class _Prepared:
     whether there is a target text, cluster per partition: 7 bytes a row and 4 more per partition)."""
 
     path: Path
-    rows: int = 0
-    ids: Any = field(default_factory=hashlib.sha256)  # over the ids, for the build fingerprint
-    splits: list = field(default_factory=list)
-    actions: list = field(default_factory=list)
-    has_text: list = field(default_factory=list)
-    clusters: dict = field(default_factory=dict)
+    rows: int
+    ids: Any  # a sha256 over the ids, for the build fingerprint
+    splits: np.ndarray  # int8 codes of SPLITS
+    actions: np.ndarray  # int8 indices of ACTIONS
+    has_text: np.ndarray
+    clusters: dict[int, np.ndarray]  # partition k -> int32 cluster per row
 
 
 def _prepare(threads: Path, prepared: Path, partitions: Mapping[int, Mapping[str, int]], secret: bytes,
-             scrubber: Scrubber, report: "ExportReport", removed: frozenset[str], cfg: "ExportConfig",
+             scrubber: Scrubber, report: ExportReport, removed: frozenset[str], cfg: ExportConfig,
              mapper: BatchMapper | None = None) -> _Prepared:
     """Run the privacy transforms into ``prepared`` (Parquet), keeping per row only split, action and clusters."""
     clustered = frozenset(next(iter(partitions.values())).keys())
     keyed = {k: (pa.array(sorted(labels), pa.string()),
                  np.asarray([labels[d] for d in sorted(labels)], dtype=np.int64)) for k, labels in partitions.items()}
-    out = _Prepared(prepared, clusters={k: [] for k in partitions})
+    rows, ids = 0, hashlib.sha256()
+    splits: list[np.ndarray] = []
+    actions: list[np.ndarray] = []
+    has_text: list[np.ndarray] = []
+    clusters: dict[int, list[np.ndarray]] = {k: [] for k in partitions}
     writer: pq.ParquetWriter | None = None
     try:
         for part in prepare_rows(threads, secret, scrubber, report, removed, keep_times=cfg.time_mode == "cluster",
                                  clustered=clustered, mapper=mapper, temp_dir=prepared.parent):
             if not part.num_rows:
                 continue
-            out.rows += part.num_rows
-            out.ids.update("".join(x + "\n" for x in part["id"].to_pylist()).encode())
-            out.splits.append(np.array([_SPLIT_CODE[split_of(k, cfg.fractions)] for k in part["split_key"].to_pylist()],
-                                       dtype=np.int8))
-            out.actions.append(part["action"].to_numpy().astype(np.int8))
-            out.has_text.append(part["target_text"].is_valid().to_numpy(zero_copy_only=False))
+            rows += part.num_rows
+            ids.update("".join(x + "\n" for x in part["id"].to_pylist()).encode())
+            splits.append(np.array([_SPLIT_CODE[split_of(k, cfg.fractions)] for k in part["split_key"].to_pylist()],
+                                   dtype=np.int8))
+            actions.append(part["action"].to_numpy().astype(np.int8))
+            has_text.append(part["target_text"].is_valid().to_numpy(zero_copy_only=False))
             for k, (keys, values) in keyed.items():
                 idx = pc.index_in(part["did"], value_set=keys).to_numpy(zero_copy_only=False)
-                out.clusters[k].append(values[idx.astype(np.int64)].astype(np.int32))
+                clusters[k].append(values[idx.astype(np.int64)].astype(np.int32))
             body = part.drop_columns(["did", "split_key"])
             if writer is None:
                 writer = pq.ParquetWriter(prepared, body.schema)
@@ -111,11 +116,12 @@ def _prepare(threads: Path, prepared: Path, partitions: Mapping[int, Mapping[str
     finally:
         if writer is not None:
             writer.close()
-    join = lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype)  # noqa: E731
-    out.splits, out.actions = join(out.splits, np.int8), join(out.actions, np.int8)
-    out.has_text = join(out.has_text, bool)
-    out.clusters = {k: join(v, np.int32) for k, v in out.clusters.items()}
-    return out
+    return _Prepared(prepared, rows, ids, _join(splits, np.int8), _join(actions, np.int8), _join(has_text, bool),
+                     {k: _join(v, np.int32) for k, v in clusters.items()})
+
+
+def _join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 class _TextsAt:
@@ -138,7 +144,8 @@ class _TextsAt:
         return [found[int(r)] for r in rows]
 
 
-def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, Mapping[str, int]], out_dir: str | os.PathLike[str],
+def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, Mapping[str, int]],
+           out_dir: str | os.PathLike[str],
            *, secret: bytes, config: ExportConfig | None = None, scrubber: Scrubber | None = None,
            card_context: Mapping[str, Any] | None = None,
            user_vectors: tuple[Sequence[str], np.ndarray] | None = None, seed: int = 0,
@@ -193,9 +200,9 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _lay_out(prep: _Prepared, partitions, out_dir: Path, cfg: "ExportConfig", report: "ExportReport",
+def _lay_out(prep: _Prepared, partitions, out_dir: Path, cfg: ExportConfig, report: ExportReport,
              removed: frozenset[str], card_context, user_vectors, seed: int, labels_path: Path | None,
-             render_card) -> "ExportReport":
+             render_card) -> ExportReport:
     n_removed = report.dropped.get("removal_request", 0)
     report.rows = prep.rows
     if prep.rows == 0:
@@ -262,7 +269,7 @@ def _check_unique_ids(path: Path, rows: int) -> None:
         raise RuntimeError("example ids are not unique")
 
 
-def build_fingerprint(ids: Any, thread_clusters: Mapping[int, np.ndarray], cfg: "ExportConfig",
+def build_fingerprint(ids: Any, thread_clusters: Mapping[int, np.ndarray], cfg: ExportConfig,
                       hold_out: bool) -> str:
     """12 hex characters that change with anything the released rows hold: ids, personas, time mode, labels.
 

@@ -8,8 +8,9 @@ in one pass; a test split with hidden labels is written without them
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -67,12 +68,14 @@ class _ShardWriter:
         while table.num_rows:
             if self.writer is None:
                 self._open()
+            writer = self.writer
+            assert writer is not None  # opened above
             room = self.shard_rows - self.in_shard
             part, table = table.slice(0, room), table.slice(room)
-            self.writer.write_table(part.cast(self.schema))
+            writer.write_table(part.cast(self.schema))
             self.in_shard += part.num_rows
             if self.in_shard == self.shard_rows:
-                self.writer.close()
+                writer.close()
                 self.writer, self.shard, self.in_shard = None, self.shard + 1, 0
 
     def close(self) -> None:
@@ -102,7 +105,7 @@ def exact_chunks(path: Path, size: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(pending).combine_chunks()
 
 
-def partition_chunks(prepared: Path, k: int, cid: np.ndarray, schema: pa.Schema, cfg: "ExportConfig"
+def partition_chunks(prepared: Path, k: int, cid: np.ndarray, schema: pa.Schema, cfg: ExportConfig
                       ) -> Iterator[pa.Table]:
     """The released rows of partition ``k``, a chunk at a time: ``cluster_id`` added, times ranked per cluster
     when ``time_mode`` is ``cluster``."""
@@ -117,7 +120,7 @@ def partition_chunks(prepared: Path, k: int, cid: np.ndarray, schema: pa.Schema,
 
 
 def write_partition(chunks: Iterator[pa.Table], out: Path, k: int, cid: np.ndarray, splits: np.ndarray,
-                     schema: pa.Schema, cfg: "ExportConfig", hold_out: bool, fingerprint: str
+                     schema: pa.Schema, cfg: ExportConfig, hold_out: bool, fingerprint: str
                      ) -> dict[str, dict[str, int]]:
     """Write ``{k}_clusters`` and, for small k, every ``{k}_clusters_c{i}``, in one pass over the rows.
 

@@ -24,9 +24,10 @@ import os
 import secrets
 import stat
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import orjson
@@ -195,7 +196,7 @@ def _batches(threads: Path, size: int) -> Iterator[pa.RecordBatch]:
 def _actions_struct(last: np.ndarray, action_idx: np.ndarray) -> pa.StructArray:
     """The 13 flags on last messages, null elsewhere."""
     fields = []
-    for j, name in enumerate(ACTIONS):
+    for j in range(len(ACTIONS)):
         fields.append(pa.array(action_idx == j, pa.bool_()))
     return pa.StructArray.from_arrays(fields, names=list(ACTIONS), mask=pa.array(~last))
 
@@ -228,7 +229,7 @@ class BatchJob:
     clustered: pa.Array | None
 
 
-def prepare_batch(threads: pa.Table, ranks: np.ndarray, job: BatchJob, scrub: "_ScrubCache | None" = None
+def prepare_batch(threads: pa.Table, ranks: np.ndarray, job: BatchJob, scrub: _ScrubCache | None = None
                   ) -> tuple[pa.Table, BatchCounts]:
     """One batch of threads through every transform, and what it counted."""
     counts = BatchCounts()
@@ -277,7 +278,7 @@ def process_batches(workers: int) -> BatchMapper:
 
 
 def prepare_rows(threads: str | os.PathLike[str], secret: bytes, scrubber: Scrubber,
-                 report: "PrivacyCounts", removed: frozenset[str] = frozenset(), keep_times: bool = False,
+                 report: PrivacyCounts, removed: frozenset[str] = frozenset(), keep_times: bool = False,
                  clustered: frozenset[str] | None = None, *, mapper: BatchMapper | None = None,
                  temp_dir: str | os.PathLike[str] | None = None) -> Iterator[pa.Table]:
     """Apply the privacy transforms to every thread of a threads Parquet file, a batch at a time.

@@ -31,8 +31,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class RayEngine:
 
     # -- lifecycle --
 
-    def __enter__(self) -> "RayEngine":
+    def __enter__(self) -> RayEngine:
         import ray
 
         if not ray.is_initialized():
@@ -168,10 +169,11 @@ class RayEngine:
         import orjson
         import ray.data
 
-        ds = ray.data.from_items([{"i": i} for i in range(len(todo))], override_num_blocks=len(todo))
-        ds = ds.map(_ingest_one, fn_kwargs={"todo": todo, "parts_dir": str(parts_dir), "config": config},
-                    num_cpus=1, max_retries=RETRIES)
-        for row in ds.iter_rows():
+        items = ray.data.from_items([{"i": i} for i in range(len(todo))], override_num_blocks=len(todo))
+        done = items.map(_ingest_one,  # type: ignore[arg-type]  # Ray passes fn_kwargs after the row
+                         fn_kwargs={"todo": todo, "parts_dir": str(parts_dir), "config": config},
+                         num_cpus=1, max_retries=RETRIES)
+        for row in done.iter_rows():
             yield todo[row["i"]], orjson.loads(row["report"])
 
     def chunk_encoder(self, encoder, cache_root: str | None, snapshot: list[str] | None, progress: bool = False):
@@ -187,7 +189,7 @@ class RayEngine:
                   "backend": encoder.backend, "device": "cuda" if per_actor_gpus else encoder.device}
         actor_cls = ray.remote(_EmbedActor).options(num_gpus=per_actor_gpus, num_cpus=min(threads, self._cpus()),
                                                    max_restarts=RETRIES, max_task_retries=RETRIES)
-        actors = [actor_cls.remote(kwargs, cache_root, snapshot, threads) for _ in range(n)]
+        actors: list[Any] = [actor_cls.remote(kwargs, cache_root, snapshot, threads) for _ in range(n)]
 
         def encode(chunks: Iterator[list[str]]) -> Iterator[tuple[np.ndarray, dict]]:
             try:

@@ -47,7 +47,8 @@ class Persona:
 
 
 def _w(post, reply, quote, upd, dele, like, unlike, repost, unrepost, follow, unfollow, block, unblock):
-    return dict(zip(ACTIONS, (post, reply, quote, upd, dele, like, unlike, repost, unrepost, follow, unfollow, block, unblock)))
+    return dict(zip(ACTIONS, (post, reply, quote, upd, dele, like, unlike, repost, unrepost, follow, unfollow, block,
+                              unblock)))
 
 
 # Facts with numbers that look PII-ish to a careless scrubber but are not PII:

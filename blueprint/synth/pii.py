@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import phonenumbers
 
@@ -66,6 +66,8 @@ def email(rng: random.Random) -> str:
 
 def _valid_national(rng: random.Random, region: str) -> phonenumbers.PhoneNumber:
     example = phonenumbers.example_number(region)
+    if example is None:  # pragma: no cover - every region used here has one
+        raise RuntimeError(f"phonenumbers has no example number for {region}")
     length = len(str(example.national_number))
     prefix = str(example.national_number)[:2]
     for _ in range(1000):
@@ -103,9 +105,9 @@ def phone(rng: random.Random) -> str:
         ))
     if style < 0.7:  # toll-free, checked like every other planted number
         for _ in range(1000):
-            area, mid, last = rng.choice(("800", "888", "877")), rng.randint(200, 999), rng.randint(1000, 9999)
-            if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{area}{mid}{last}")):
-                return f"1-{area}-{mid}-{last}"
+            free, exchange, line = rng.choice(("800", "888", "877")), rng.randint(200, 999), rng.randint(1000, 9999)
+            if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{free}{exchange}{line}")):
+                return f"1-{free}-{exchange}-{line}"
         raise RuntimeError("could not draw a valid toll-free number")  # pragma: no cover
     num = _valid_national(rng, rng.choice(_FOREIGN))
     return phonenumbers.format_number(num, rng.choice((fmt.INTERNATIONAL, fmt.E164)))

@@ -79,7 +79,7 @@ def compose(rng: random.Random, p: Persona, pii_rate: float, lead: str | None = 
             out.add(rng.choice(pool))
     else:
         n = rng.randint(*p.sentences)
-        for i in range(n):
+        for _ in range(n):
             out.add(_sentence(rng, p))
             if rng.random() < p.fact_rate / n:
                 out.add(rng.choice(FACTS))

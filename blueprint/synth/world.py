@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from blueprint.actions import ACTIONS, BLOCK, FOLLOW, LIKE, POST, REPOST
 from blueprint.atproto import cid_of, tid
@@ -24,7 +25,7 @@ from blueprint.synth.texts import compose
 
 def iso_time(time_us: int) -> str:
     """A ``createdAt`` time: ISO 8601 in UTC, milliseconds, ``Z``."""
-    return datetime.fromtimestamp(time_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(time_us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 
@@ -70,7 +71,7 @@ class World:
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
         self.personas: tuple[Persona, ...] = PERSONAS[: cfg.personas]
-        self.t0 = int(datetime.fromisoformat(cfg.start).astimezone(timezone.utc).timestamp() * 1e6)
+        self.t0 = int(datetime.fromisoformat(cfg.start).astimezone(UTC).timestamp() * 1e6)
         self.now = self.t0
         self.users: list[_User] = []
         self.posts: list[_Post] = []
@@ -225,7 +226,8 @@ class World:
         if parent is None:
             return self.do_post(user_idx)
         mention = self.users[parent.author].handle if rng.random() < 0.3 else None
-        text, spans, lang = compose(self.rng, self._persona(user_idx), self.cfg.pii_rate, lead=rng.choice(REPLY_OPENERS), mention=mention)
+        text, spans, lang = compose(self.rng, self._persona(user_idx), self.cfg.pii_rate,
+                                    lead=rng.choice(REPLY_OPENERS), mention=mention)
         self._record_post(user_idx, text, spans, lang, reply_to=parent)
 
     def do_quote(self, user_idx: int) -> None:
@@ -233,7 +235,8 @@ class World:
         target = self._pick_post(user_idx)
         if target is None:
             return self.do_post(user_idx)
-        text, spans, lang = compose(self.rng, self._persona(user_idx), self.cfg.pii_rate, lead=rng.choice(QUOTE_OPENERS))
+        text, spans, lang = compose(self.rng, self._persona(user_idx), self.cfg.pii_rate,
+                                    lead=rng.choice(QUOTE_OPENERS))
         self._record_post(user_idx, text, spans, lang, quote_of={"cid": target.cid, "uri": target.uri},
                           media=rng.random() < 0.3)
 

@@ -11,7 +11,7 @@ import logging
 import random
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -114,7 +114,7 @@ def _write_lines(root: Path, lines: list[Line], cfg: SynthConfig, rng: random.Ra
             if hour != current_hour:
                 if fh is not None:
                     fh.close()
-                stamp = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
+                stamp = datetime.fromtimestamp(hour * 3600, tz=UTC)
                 rel = f"bluesky-{stamp:%Y-%m}/{stamp:%d}/{stamp:%H}/jetstream.jsonl{suffix}"
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 # a later line may fall back into an hour already written: start a second file
@@ -126,6 +126,7 @@ def _write_lines(root: Path, lines: list[Line], cfg: SynthConfig, rng: random.Ra
             batch = [line]
             if cfg.corrupt_rate and rng.random() < cfg.corrupt_rate:
                 batch += corrupt(rng, line, world)
+            assert fh is not None  # opened for the line's hour above
             for item in batch:
                 lineno += 1
                 total += 1

@@ -16,8 +16,9 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 
@@ -144,7 +145,8 @@ def _strings(s: str, start: int = 0) -> tuple[list[tuple[int, int]], str | None]
 def _outside(s: str, start: int = 0):
     """``(index, char)`` for each character of ``s[start:]`` outside string literals, and the quote left open."""
     spans, open_quote = _strings(s, start)
-    chars, pos = [], start
+    chars: list[tuple[int, str]] = []
+    pos = start
     for a, b in spans + [(len(s), len(s))]:
         chars.extend((i, s[i]) for i in range(pos, a))
         pos = b
@@ -208,7 +210,12 @@ def _loads_lenient(s: str, repairs: list[str]) -> Any:
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise ValueError("not a JSON object") from None
     outside: list[str] = []
-    _outside_strings(s, lambda chunk: outside.append(chunk) or chunk)
+
+    def keep(chunk: str) -> str:
+        outside.append(chunk)
+        return chunk
+
+    _outside_strings(s, keep)
     bare = " ".join(outside)
     if re.search(r"(^|[{\[,:]\s*)'", s.strip()) and re.search(r"'\s*:", s):
         repairs.append("single_quotes")
@@ -284,7 +291,8 @@ def _chosen_from_actions(value: Any, repairs: list[str]) -> tuple[list[str], lis
         names = [v for v in value if isinstance(v, str)]
     else:
         return [], [repr(value)[:40]]
-    chosen, unknown = [], []
+    chosen: list[str] = []
+    unknown: list[str] = []
     for n in names:
         c = _canonical(str(n), repairs)
         (chosen if c else unknown).append(c or str(n))

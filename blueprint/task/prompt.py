@@ -14,9 +14,11 @@ Everything here is deterministic: the same example gives the same prompt, byte f
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
 from blueprint.errors import BadInputError
@@ -70,7 +72,7 @@ class Persona:
     action_share: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_report(cls, entry: Mapping[str, Any], k: int | None = None) -> "Persona":
+    def from_report(cls, entry: Mapping[str, Any], k: int | None = None) -> Persona:
         """A persona from one entry of ``reports/clusters_{k}.json`` (``cluster``, ``top_terms``, ``action_share``)."""
         share = entry.get("action_share") or {}
         return cls(cluster=int(entry["cluster"]), k=k, top_terms=tuple(entry.get("top_terms") or ()),
@@ -87,7 +89,7 @@ class Persona:
         return "\n".join(lines)
 
 
-def load_personas(dataset_dir: str | Path, k: int) -> dict[int, Persona]:
+def load_personas(dataset_dir: str | os.PathLike[str], k: int) -> dict[int, Persona]:
     """The personas of partition ``k`` from an exported dataset's cluster report (``reports/clusters_{k}.json``)."""
     from blueprint._io import read_json
 
@@ -208,7 +210,7 @@ def chat_dataset(ds, *, personas: Mapping[int, Persona] | None = None, style: st
         persona = personas.get(example["cluster_id"]) if personas else None
         prompt = to_messages(example, persona=persona, style=style)
         target = to_target(example)
-        if style == "chat":
+        if isinstance(prompt, list):  # chat
             answer = [{"role": "assistant", "content": target}]
             return {"prompt": prompt, "completion": answer} if prompt_completion else {"messages": prompt + answer}
         return {"prompt": prompt, "completion": " " + target} if prompt_completion else {"text": f"{prompt} {target}"}

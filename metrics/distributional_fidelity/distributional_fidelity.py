@@ -4,8 +4,7 @@ import evaluate
 import numpy as np
 
 from blueprint.metrics.evaluate_support import metric_info
-from blueprint.metrics.suite import TextEmbedder
-from blueprint.metrics.suite import score_distribution
+from blueprint.metrics.suite import TextEmbedder, score_distribution
 from blueprint.metrics.text import TermCounts
 
 _DESCRIPTION = """\
@@ -14,9 +13,10 @@ actions (0 is a perfect match). diagonality: the paper's persona specificity, th
 diagonalities (diagonal share of the total) of five cluster x model matrices, entry (c, m) comparing real
 cluster c with the predictions made for cluster m's rows: TF-IDF Jaccard, average cosine, max cosine,
 action F1 and 1/(1 + embedding JS) (each also as diagonality_<name>; with no texts, action F1 alone);
-chance is 1/k. action_js_diagonality: the same share for 1 - action JS. distinguishability: the cross-validated accuracy of a logistic regression that tells generated
-text embeddings from real ones; 0.5 means they cannot be told apart (the automated analogue of the
-paper's human study). With `clusters`, per-cluster values and their means (`cluster_<name>`).
+chance is 1/k. action_js_diagonality: the same share for 1 - action JS. distinguishability: the
+cross-validated accuracy of a logistic regression that tells generated text embeddings from real ones;
+0.5 means they cannot be told apart (the automated analogue of the paper's human study). With `clusters`,
+per-cluster values and their means (`cluster_<name>`).
 """
 
 _KWARGS_DESCRIPTION = """

@@ -3,8 +3,7 @@
 import evaluate
 
 from blueprint.metrics.evaluate_support import metric_info
-from blueprint.metrics.suite import DEFAULT_RARE
-from blueprint.metrics.suite import score_actions
+from blueprint.metrics.suite import DEFAULT_RARE, score_actions
 
 _DESCRIPTION = """\
 Scores predicted next actions (one of the 13 BluePrint actions: post, reply, quote, post_update,

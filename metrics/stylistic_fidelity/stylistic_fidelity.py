@@ -2,10 +2,9 @@
 
 import evaluate
 
-from blueprint.metrics.evaluate_support import metric_info
 from blueprint.metrics.bertscore import BertScorer
-from blueprint.metrics.suite import TextEmbedder
-from blueprint.metrics.suite import score_texts
+from blueprint.metrics.evaluate_support import metric_info
+from blueprint.metrics.suite import TextEmbedder, score_texts
 
 _DESCRIPTION = """\
 Compares generated texts with real ones on the rows whose reference has a text. Set metrics, from

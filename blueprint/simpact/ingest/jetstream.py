@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import msgspec
 
@@ -54,19 +54,20 @@ def decode_jetstream(raw: bytes) -> tuple | str:
                 return _row(ev.did, ev.time_us, c.collection, c.operation, c.rkey, rec, "$.commit.record")
     # the two-step path: slower, and precise about what is wrong
     try:
-        ev = _EVENT.decode(raw)
+        event = _EVENT.decode(raw)
     except msgspec.ValidationError as exc:
         raise _validation_error(exc) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _decode_error(raw, exc) from None
-    if ev.did[:4] != "did:":
-        _needs_did(ev.did, "$.did")
-    if ev.kind != "commit":
-        return ev.kind if ev.kind in ("identity", "account") else "other_kind"
-    c = ev.commit
-    if c is None:
+    if event.did[:4] != "did:":
+        _needs_did(event.did, "$.did")
+    if event.kind != "commit":
+        return event.kind if event.kind in ("identity", "account") else "other_kind"
+    commit = event.commit
+    if commit is None:
         raise BadLine("missing_field", "$.commit", "a commit event without its commit")
-    return record_row(ev.did, ev.time_us, c.collection, c.operation, c.rkey, c.record, "$.commit.record")
+    return record_row(event.did, event.time_us, commit.collection, commit.operation, commit.rkey, commit.record,
+                      "$.commit.record")
 
 
 def read_jetstream(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[Batch]:
@@ -81,7 +82,7 @@ def read_jetstream(path: Path, start: int = 0, end: int | None = None, first_lin
     decode = decode_jetstream
     for batch in _line_batches(path, start, end):
         rows: list[tuple] = []
-        others: list[tuple[int, Outcome, object]] = []
+        others: list[tuple[int, Outcome | None, object]] = []
         append = rows.append
         for raw in batch:
             lineno += 1

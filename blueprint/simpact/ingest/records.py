@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import msgspec
 import orjson
@@ -156,7 +156,7 @@ _RECORD_TYPES: dict[str, type] = {
     FOLLOW: _GraphRecord,
     BLOCK: _GraphRecord,
 }
-_RECORDS = {c: msgspec.json.Decoder(t) for c, t in _RECORD_TYPES.items()}
+_RECORDS: dict[str, msgspec.json.Decoder] = {c: msgspec.json.Decoder(t) for c, t in _RECORD_TYPES.items()}
 _OBJECT_TYPES = {**_RECORD_TYPES, POST: _PostRecordObj}
 _STR = msgspec.json.Decoder(str)
 _MISSING = re.compile(r"missing required field `([^`]+)`(?: - at `([^`]+)`)?")
@@ -292,7 +292,7 @@ def _created_us(record: object, rkey: str) -> int | None:
             try:
                 stamp = datetime.fromisoformat(created.replace("Z", "+00:00"))
                 if stamp.tzinfo is None:
-                    stamp = stamp.replace(tzinfo=timezone.utc)
+                    stamp = stamp.replace(tzinfo=UTC)
                 return int(stamp.timestamp() * 1_000_000)
             except ValueError:
                 pass
@@ -302,14 +302,14 @@ def _created_us(record: object, rkey: str) -> int | None:
 Outcome = tuple | str | BadLine
 
 
-Batch = tuple[list[tuple], list[tuple[int, Outcome, object]], int]
+Batch = tuple[list[tuple], list[tuple[int, Outcome | None, object]], int]
 """(event rows with their line numbers first, other outcomes with their lines, lines read)."""
 
 
 def _batched(outcomes: Iterator[tuple[int, Outcome, object]], size: int = 16384) -> Iterator[Batch]:
     """Group a per-record reader's outcomes into the batch shape of :func:`read_jetstream`."""
     rows: list[tuple] = []
-    others: list[tuple[int, Outcome, object]] = []
+    others: list[tuple[int, Outcome | None, object]] = []
     n = 0
     for lineno, row, raw in outcomes:
         n += 1

@@ -6,9 +6,10 @@ import gzip
 import io
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 import xxhash
 
@@ -87,7 +88,7 @@ def _all_suffixes() -> set[str]:
     return {s for suffixes in FORMAT_SUFFIXES.values() for s in suffixes}
 
 
-def open_lines(path: Path) -> IO[bytes]:
+def open_lines(path: Path) -> IO[bytes] | gzip.GzipFile:
     """Open a JSONL file, plain, gzip or zstd, as a binary stream of lines."""
     name = path.name.lower()
     if name.endswith(".gz"):

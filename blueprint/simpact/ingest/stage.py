@@ -6,10 +6,10 @@ import gc
 import logging
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -18,7 +18,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blueprint._io import atomic_path, read_json, write_json
-from blueprint.errors import BadInputError
 from blueprint.simpact.config import IngestConfig
 from blueprint.simpact.ingest.car import read_car
 from blueprint.simpact.ingest.jetstream import read_jetstream
@@ -53,13 +52,13 @@ class FileReport:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FileReport":
+    def from_dict(cls, d: dict) -> FileReport:
         d = dict(d)
         for k in ("events", "no_action", "quarantined"):
             d[k] = Counter(d[k])
         return cls(**d)
 
-    def merge(self, other: "FileReport") -> None:
+    def merge(self, other: FileReport) -> None:
         self.lines += other.lines
         self.blank += other.blank
         self.events.update(other.events)
@@ -229,7 +228,7 @@ class IngestReport:
 def plan(paths: Sequence[str | os.PathLike[str]], config: IngestConfig) -> tuple[list[Segment], list[str]]:
     """Every segment to read, in output order, each with its input's sha256."""
     inputs, skipped = discover(paths)
-    segments = []
+    segments: list[Segment] = []
     for i, inp in enumerate(inputs):
         digest, bounds = scan(inp, config.segment_bytes)
         segments.extend(Segment(i, j, inp, digest, a, b, line) for j, (a, b, line) in enumerate(bounds))
@@ -287,11 +286,11 @@ def ingest(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
     files: list[FileReport] = []
     with atomic_path(out_dir / "quarantine.jsonl") as tmp, open(tmp, "wb") as qfh:
         for seg in segs:
-            rep = FileReport.from_dict(done[seg.stem])
+            part = FileReport.from_dict(done[seg.stem])
             if seg.index == 0:
-                files.append(rep)
+                files.append(part)
             else:
-                files[-1].merge(rep)
+                files[-1].merge(part)
             with open(parts_dir / f"{seg.stem}.quarantine.jsonl", "rb") as src:
                 qfh.write(src.read())
     report = IngestReport(files, skipped)

@@ -56,7 +56,7 @@ class Replay:
         self.version = array("q", [0]) * n_posts  # the event that holds its current text
         self.latest = array("q", [-1]) * n_users  # each user's latest standing post
         self.records = array("q", [_ABSENT]) * n_records  # each record key's subject while it stands
-        self.texts: list[int] = []
+        self.texts: list[int] = []  # this batch's persona texts (their seqs)
         self.report = report
 
     def run(self, batch: pa.RecordBatch) -> dict[str, tuple]:
@@ -69,7 +69,8 @@ class Replay:
         ctx_version: list[int] = []
         bad_seq: list[int] = []
         bad_reason: list[str] = []
-        self.texts = texts = []  # filled by _post
+        texts: list[int] = []
+        self.texts = texts  # filled by _post
         examples, skipped, quarantined = self.report.examples, self.report.skipped, self.report.quarantined
         post, edit, record = self._post, self._edit, self._record
         cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
