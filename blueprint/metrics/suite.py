@@ -264,7 +264,7 @@ def score_distribution(references, predictions, clusters: Sequence[int] | np.nda
         int(k): {"action_js": action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
     tells = None
     if emb is not None:
-        tells = _Distinguishability(*emb, c[rows], folds=folds, seed=seed, progress=progress)
+        tells = dist.Distinguishability(*emb, c[rows], folds=folds, seed=seed, progress=progress)
         population["distinguishability"] = tells.accuracy
         for cluster, a in tells.per_cluster.items():
             per_cluster[cluster]["distinguishability"] = a
@@ -308,44 +308,6 @@ def _text_positions(n: int, reference_embeddings: np.ndarray, prediction_embeddi
     return rows, text_pos
 
 
-class _Distinguishability:
-    """The classifier two-sample test, pooled and per cluster, with the out-of-fold correctness of each row.
-
-    Its interval resamples that correctness rather than refitting the classifier (stated in the module docstring).
-    """
-
-    def __init__(self, real: np.ndarray, generated: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int,
-                 progress: bool) -> None:
-        from blueprint.progress import progress_bar
-
-        ids = np.unique(clusters)
-        self.per_cluster: dict[int, float] = {}
-        self.per_correct: dict[int, np.ndarray] = {}
-        with progress_bar(total=len(ids) + 1, desc="distinguishability", unit="fit", enabled=progress) as bar:
-            self.accuracy, self.correct = dist.distinguishability(real, generated, folds=folds, seed=seed,
-                                                                  return_correct=True)
-            bar.update(1)
-            for k in ids:
-                m = clusters == k
-                a, corr = dist.distinguishability(real[m], generated[m], folds=folds, seed=seed, return_correct=True)
-                self.per_cluster[int(k)] = a
-                self.per_correct[int(k)] = corr
-                bar.update(1)
-
-    def intervals(self, estimates: dict, *, resamples: int, seed: int, confidence: float
-                  ) -> dict[str, list[float] | str]:
-        """The intervals of ``distinguishability`` and ``cluster_distinguishability`` (none without resamples)."""
-        if resamples <= 0 or not len(self.correct):
-            return {}
-        rng = np.random.default_rng(seed)
-        correct = self.correct
-        draws = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(resamples)]
-        cl = [np.nanmean([corr[rng.integers(0, len(corr), len(corr))].mean() if len(corr) else np.nan
-                          for corr in self.per_correct.values()]) for _ in range(resamples)]
-        return {"distinguishability": interval(draws, estimates["distinguishability"], confidence),
-                "cluster_distinguishability": interval(cl, estimates["cluster_distinguishability"], confidence)}
-
-
 # --- everything ----------------------------------------------------------------------------------------------
 
 
@@ -375,17 +337,8 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
     emb = (None, None, None, None)
     pair_scores = (None, None)
     if has_text.any():
-        embedder = TextEmbedder(cfg.model, max_length=cfg.max_length, cache_dir=cfg.cache_dir)
-        scorer = None
-        if cfg.bertscore:
-            from blueprint.metrics.bertscore import BertScorer
-
-            cache = None if cfg.cache_dir is None else (
-                default_cache_dir().parent / "bertscore" if cfg.cache_dir == "default"
-                else os.path.join(cfg.cache_dir, "bertscore"))
-            scorer = BertScorer(cfg.bertscore_model or cfg.model, cache_dir=cache)
         refs = [r if h else None for r, h in zip(reference_texts, has_text)]
-        texts = score_texts(refs, list(predicted_texts), c, embedder=embedder, bert_scorer=scorer,
+        texts = score_texts(refs, list(predicted_texts), c, embedder=_embedder(cfg), bert_scorer=_bert_scorer(cfg),
                             rouge_stemmer=cfg.rouge_stemmer, workers=cfg.workers, bootstrap=cfg.bootstrap,
                             seed=cfg.seed, confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
                             return_embeddings=True, progress=cfg.progress)
@@ -397,19 +350,7 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
                                       folds=cfg.folds, seed=cfg.seed, bootstrap=cfg.bootstrap,
                                       confidence=cfg.confidence, max_rows=cfg.bootstrap_max_rows,
                                       progress=cfg.progress)
-    results: dict[str, float] = {}
-    ci: dict[str, list[float] | str] = {}
-    per_cluster: defaultdict[int, dict[str, Any]] = defaultdict(dict)
-    for fam in (actions, texts, distribution):
-        if fam is None:
-            continue
-        for k, v in fam.items():
-            if isinstance(v, float) and (k in HEADLINE or k.removeprefix("cluster_") in HEADLINE):
-                results[k] = v
-        ci.update({k: v for k, v in fam.get("ci", {}).items() if k in results})
-        for cid, row in fam["per_cluster"].items():
-            per_cluster[cid].update({k: v for k, v in row.items() if k != "n"})
-            per_cluster[cid].setdefault("n", row.get("n"))
+    results, ci, per_cluster = _merge([f for f in (actions, texts, distribution) if f is not None])
     intervals, no_interval = split_ci(ci)
     samples = [{"cluster": int(c[i]), "gold": ACTIONS[ref_idx[i]], "predicted": ACTIONS[pred_idx[i]]}
                for i in range(n)]
@@ -437,3 +378,35 @@ def score_all(reference_actions, predicted_actions, reference_texts, predicted_t
         "n": {"rows": n, "text_rows": 0 if texts is None else texts["n_text_rows"]},
         "score_config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
     }
+
+
+def _embedder(cfg: ScoreConfig) -> TextEmbedder:
+    return TextEmbedder(cfg.model, max_length=cfg.max_length, cache_dir=cfg.cache_dir)
+
+
+def _bert_scorer(cfg: ScoreConfig) -> Any:
+    """The BERTScore scorer of the config (its reference side cached beside the embeddings), or None."""
+    if not cfg.bertscore:
+        return None
+    from blueprint.metrics.bertscore import BertScorer
+
+    cache = None if cfg.cache_dir is None else (
+        default_cache_dir().parent / "bertscore" if cfg.cache_dir == "default"
+        else os.path.join(cfg.cache_dir, "bertscore"))
+    return BertScorer(cfg.bertscore_model or cfg.model, cache_dir=cache)
+
+
+def _merge(families: list[dict]) -> tuple[dict[str, float], dict[str, list[float] | str], dict[int, dict[str, Any]]]:
+    """The headline numbers, their intervals and the per-cluster table of several families, in one."""
+    results: dict[str, float] = {}
+    ci: dict[str, list[float] | str] = {}
+    per_cluster: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    for fam in families:
+        for k, v in fam.items():
+            if isinstance(v, float) and (k in HEADLINE or k.removeprefix("cluster_") in HEADLINE):
+                results[k] = v
+        ci.update({k: v for k, v in fam.get("ci", {}).items() if k in results})
+        for cid, row in fam["per_cluster"].items():
+            per_cluster[cid].update({k: v for k, v in row.items() if k != "n"})
+            per_cluster[cid].setdefault("n", row.get("n"))
+    return results, ci, per_cluster

@@ -135,55 +135,19 @@ def _table_dataset(dataset_dir, config: str, split: str, limit: int | None, seed
 
 
 def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: str | os.PathLike[str],
-             cfg: FinetuneConfig = FinetuneConfig(), *, resume: bool = True, progress: bool = True) -> dict:
+             cfg: FinetuneConfig | None = None, *, resume: bool = True, progress: bool = True) -> dict:
     """Fine-tune ``model`` on ``config``'s train split; write the adapter (or model) to ``out``. Returns the summary."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
     from transformers.utils import logging as hf_logging
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    from blueprint.data import parse_config_name
-    from blueprint.task import chat_dataset, load_personas
-
+    cfg = cfg or FinetuneConfig()
     hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
     out = Path(out)
-    try:
-        tok = AutoTokenizer.from_pretrained(model)
-        net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-    except OSError as exc:
-        raise BadInputError(f"cannot load the model ({exc})", field="model") from None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    if cfg.style == "chat" and not getattr(tok, "chat_template", None):
-        raise BadInputError(f"{model} has no chat template; use --style plain", field="style")
-
-    personas = load_personas(dataset_dir, parse_config_name(config)[0]) if cfg.persona else None
-    train = chat_dataset(_table_dataset(dataset_dir, config, "train", cfg.limit, cfg.seed), personas=personas,
-                         style=cfg.style, prompt_completion=True, remove_columns=True)
-    if not len(train):
-        raise BadInputError(f"the train split of {config} is empty", path=dataset_dir, field="config")
-    evaluation = chat_dataset(_table_dataset(dataset_dir, config, "validation", cfg.eval_limit, cfg.seed),
-                              personas=personas, style=cfg.style, prompt_completion=True, remove_columns=True)
-
-    steps_per_epoch = math.ceil(len(train) / (cfg.batch_size * cfg.grad_accum))
-    total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
-    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(100, total // 10)
-    cuda = torch.cuda.is_available()
-    # named only when asked for: transformers warns about the argument's name whenever it is given
-    checkpointing: dict[str, Any] = {"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}
-    args = SFTConfig(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        warmup_steps=warmup, lr_scheduler_type="linear", logging_steps=cfg.logging_steps, logging_first_step=True,
-        eval_strategy="epoch" if len(evaluation) else "no", save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=2,
-        seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
-        bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda, disable_tqdm=not progress,
-        dataloader_num_workers=0, **checkpointing,
-    )
+    tok, net = _load(model, cfg)
+    train, evaluation = _prompts(dataset_dir, config, cfg)
+    args, total = _training_args(cfg, out, len(train), bool(len(evaluation)), progress)
     peft_config = None
     if cfg.lora:
         from peft import LoraConfig
@@ -210,15 +174,7 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
              len(evaluation), total, "LoRA" if cfg.lora else "full", cfg.loss)
     trainer.train(resume_from_checkpoint=last)
     history = list(trainer.state.log_history)
-    evals = [h for h in history if "eval_loss" in h]
-    if not len(evaluation):
-        final_eval = {}  # an empty validation split: no validation loss to report
-        log.warning("finetune: the validation split is empty; no validation loss")
-    elif evals and evals[-1]["step"] == trainer.state.global_step:
-        final_eval = evals[-1]  # the last epoch ended with the run
-    else:
-        final_eval = trainer.evaluate()
-        history.append({**final_eval, "step": trainer.state.global_step})
+    final_eval = _final_eval(trainer, history, has_validation=bool(len(evaluation)))
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))
     summary = {
@@ -231,3 +187,75 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     }
     write_json(out / SUMMARY, summary)
     return summary
+
+
+def _load(model: str, cfg: FinetuneConfig) -> tuple[Any, Any]:
+    """(tokenizer, model) in float32; the tokenizer pads with its eos token when it has no pad token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(model)
+        net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    except OSError as exc:
+        raise BadInputError(f"cannot load the model ({exc})", field="model") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if cfg.style == "chat" and not getattr(tok, "chat_template", None):
+        raise BadInputError(f"{model} has no chat template; use --style plain", field="style")
+    return tok, net
+
+
+def _prompts(dataset_dir: str | os.PathLike[str], config: str, cfg: FinetuneConfig) -> tuple[Any, Any]:
+    """The train and validation splits as prompt-completion rows (the loss goes on the answer alone)."""
+    from blueprint.data import parse_config_name
+    from blueprint.task import chat_dataset, load_personas
+
+    personas = load_personas(dataset_dir, parse_config_name(config)[0]) if cfg.persona else None
+    train = chat_dataset(_table_dataset(dataset_dir, config, "train", cfg.limit, cfg.seed), personas=personas,
+                         style=cfg.style, prompt_completion=True, remove_columns=True)
+    if not len(train):
+        raise BadInputError(f"the train split of {config} is empty", path=dataset_dir, field="config")
+    evaluation = chat_dataset(_table_dataset(dataset_dir, config, "validation", cfg.eval_limit, cfg.seed),
+                              personas=personas, style=cfg.style, prompt_completion=True, remove_columns=True)
+    return train, evaluation
+
+
+def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validation: bool, progress: bool
+                   ) -> tuple[Any, int]:
+    """TRL's ``SFTConfig`` for the run, and its number of optimizer steps."""
+    import torch
+    from trl import SFTConfig
+
+    steps_per_epoch = math.ceil(train_rows / (cfg.batch_size * cfg.grad_accum))
+    total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(100, total // 10)
+    cuda = torch.cuda.is_available()
+    # named only when asked for: transformers warns about the argument's name whenever it is given
+    checkpointing: dict[str, Any] = {"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        warmup_steps=warmup, lr_scheduler_type="linear", logging_steps=cfg.logging_steps, logging_first_step=True,
+        eval_strategy="epoch" if has_validation else "no", save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
+        bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda, disable_tqdm=not progress,
+        dataloader_num_workers=0, **checkpointing,
+    )
+    return args, total
+
+
+def _final_eval(trainer: Any, history: list[dict], *, has_validation: bool) -> dict:
+    """The validation loss at the end of the run: the last epoch's when it ended with the run, else computed
+    now (and added to ``history``); empty without a validation split."""
+    if not has_validation:
+        log.warning("finetune: the validation split is empty; no validation loss")
+        return {}
+    evals = [h for h in history if "eval_loss" in h]
+    if evals and evals[-1]["step"] == trainer.state.global_step:
+        return evals[-1]
+    final: dict = trainer.evaluate()
+    history.append({**final, "step": trainer.state.global_step})
+    return final

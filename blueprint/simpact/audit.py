@@ -159,98 +159,121 @@ def audit(dataset_dir: str | os.PathLike[str], *, raw: Sequence[str | os.PathLik
     """Run every check; return the report (``ok`` is False when a hard check failed)."""
     dataset = Path(dataset_dir)
     manifest = read_manifest(dataset)
-    configs = _full_configs(dataset, manifest)
-    texts = _texts(dataset, configs[-1])
-    checks: list[Check] = []
+    config = _full_configs(dataset, manifest)[-1]
+    texts = _texts(dataset, config)
+    identifiers = raw_identifiers(raw) if raw else None
+    threads = _ThreadStats(dataset, config)
+    checks = [
+        _residual_pii(texts, max_examples),
+        _raw_identifiers(dataset, config, identifiers, max_examples),
+        Check("pseudonym_reuse", "fail" if threads.reused else "pass", len(threads.reused),
+              "user_ids that appear in more than one thread", sorted(threads.reused)[:max_examples]),
+        _absolute_time(dataset, threads, max_examples),
+        _k_anonymity(manifest, min_cluster),
+        _verbatim_share(texts, identifiers[2] if identifiers else None),
+        _suspicious_text(texts, max_examples),
+    ]
+    ok = all(c.status != "fail" for c in checks)
+    return {"dataset": str(dataset.name), "ok": ok, "texts_checked": len(texts), "config": config,
+            "checks": [c.to_dict() for c in checks]}
 
-    # 1. residual PII, by a second pass
+
+def _residual_pii(texts: set[str], max_examples: int) -> Check:
+    """Hard: a second PII pass over every released text finds nothing."""
     scrub = Scrubber()
     residual = []
     for t in texts:
         for s in scrub.spans(t):
             residual.append(f"{s.type}: {t[max(0, s.start - 20) : s.end + 20]!r}")
-    checks.append(Check("residual_pii", "fail" if residual else "pass", len(residual),
-                        "PII spans a second pass finds in released texts", residual[:max_examples]))
+    return Check("residual_pii", "fail" if residual else "pass", len(residual),
+                 "PII spans a second pass finds in released texts", residual[:max_examples])
 
-    # 2. raw DIDs and handles in the output
-    raw_texts: set[str] = set()
-    if raw:
-        dids, handles, raw_texts = raw_identifiers(raw)
-        haystack = []
-        for row in _rows(dataset, configs[-1]):
-            haystack.append(row["id"])
-            for m in row["thread"]:
-                haystack.append(m["user_id"])
-                if m["text"]:
-                    haystack.append(m["text"])
-        haystack.extend(t for _, t in _metadata_blobs(dataset))
-        leaked: set[str] = set()
-        for blob in haystack:
-            if "did:" in blob:
-                leaked.update(d for d in DID_RE.findall(blob) if d in dids)
-            for tok in _HANDLE_TOKEN.findall(_TAG.sub(" ", blob)):
-                if tok.lower() in handles:
-                    leaked.add(tok.lower())
-        checks.append(Check("raw_identifiers", "fail" if leaked else "pass", len(leaked),
-                            f"DIDs and handles from the raw input ({len(dids)} DIDs, {len(handles)} handles) "
-                            "found in the output", sorted(leaked)[:max_examples]))
-    else:
-        checks.append(Check("raw_identifiers", "skipped", None, "give --raw to check against the raw input"))
 
-    # 3. pseudonyms reused across threads
-    seen: dict[str, str] = {}
-    reused = set()
-    rit_max = rit_min = 0
-    n_msgs = 0
-    for row in _rows(dataset, configs[-1]):
-        for uid in {m["user_id"] for m in row["thread"]}:
-            other = seen.setdefault(uid, row["id"])
-            if other != row["id"]:
-                reused.add(uid)
+def _raw_identifiers(dataset: Path, config: str, identifiers: tuple[set[str], set[str], set[str]] | None,
+                     max_examples: int) -> Check:
+    """Hard: no DID or handle of the raw input in the ids, pseudonyms, texts or metadata of the output."""
+    if identifiers is None:
+        return Check("raw_identifiers", "skipped", None, "give --raw to check against the raw input")
+    dids, handles, _ = identifiers
+    haystack = []
+    for row in _rows(dataset, config):
+        haystack.append(row["id"])
         for m in row["thread"]:
-            rit_max = max(rit_max, m["relative_integer_time"])
-            rit_min = min(rit_min, m["relative_integer_time"])
-            n_msgs += 1
-    checks.append(Check("pseudonym_reuse", "fail" if reused else "pass", len(reused),
-                        "user_ids that appear in more than one thread", sorted(reused)[:max_examples]))
+            haystack.append(m["user_id"])
+            if m["text"]:
+                haystack.append(m["text"])
+    haystack.extend(t for _, t in _metadata_blobs(dataset))
+    leaked: set[str] = set()
+    for blob in haystack:
+        if "did:" in blob:
+            leaked.update(d for d in DID_RE.findall(blob) if d in dids)
+        for tok in _HANDLE_TOKEN.findall(_TAG.sub(" ", blob)):
+            if tok.lower() in handles:
+                leaked.add(tok.lower())
+    return Check("raw_identifiers", "fail" if leaked else "pass", len(leaked),
+                 f"DIDs and handles from the raw input ({len(dids)} DIDs, {len(handles)} handles) "
+                 "found in the output", sorted(leaked)[:max_examples])
 
-    # 4. absolute time in metadata, and ranks that look like times
+
+class _ThreadStats:
+    """One pass over the released threads: the pseudonyms seen in more than one thread, and the range of the
+    relative times."""
+
+    def __init__(self, dataset: Path, config: str) -> None:
+        seen: dict[str, str] = {}
+        self.reused: set[str] = set()
+        self.time_max = self.time_min = 0
+        self.messages = 0
+        for row in _rows(dataset, config):
+            for uid in {m["user_id"] for m in row["thread"]}:
+                other = seen.setdefault(uid, row["id"])
+                if other != row["id"]:
+                    self.reused.add(uid)
+            for m in row["thread"]:
+                self.time_max = max(self.time_max, m["relative_integer_time"])
+                self.time_min = min(self.time_min, m["relative_integer_time"])
+                self.messages += 1
+
+
+def _absolute_time(dataset: Path, threads: _ThreadStats, max_examples: int) -> Check:
+    """Hard: no ISO date or epoch-like number in the metadata, and relative times that are ranks."""
     stamps = []
     for where, blob in _metadata_blobs(dataset):
         for m in list(_ISO.finditer(blob)) + list(_EPOCH.finditer(blob)):
             stamps.append(f"{where}: {m.group()}")
         if "tIME chunk" in blob:
             stamps.append(f"{where}: PNG tIME chunk")
-    if rit_min < 0 or rit_max > max(n_msgs, 1) * 10:
-        stamps.append(f"relative_integer_time spans {rit_min}..{rit_max} for {n_msgs} messages: not ranks")
-    checks.append(Check("absolute_time", "fail" if stamps else "pass", len(stamps),
-                        "ISO dates or epoch-like numbers in metadata; relative times that are not ranks",
-                        stamps[:max_examples]))
+    if threads.time_min < 0 or threads.time_max > max(threads.messages, 1) * 10:
+        stamps.append(f"relative_integer_time spans {threads.time_min}..{threads.time_max} for {threads.messages} "
+                      "messages: not ranks")
+    return Check("absolute_time", "fail" if stamps else "pass", len(stamps),
+                 "ISO dates or epoch-like numbers in metadata; relative times that are not ranks",
+                 stamps[:max_examples])
 
-    # 5. k-anonymity: the smallest persona
+
+def _k_anonymity(manifest: dict, min_cluster: int) -> Check:
+    """Hard: the smallest persona of any partition has at least ``min_cluster`` users."""
     smallest = min(min(v.values()) for v in manifest["users_per_cluster"].values())
-    checks.append(Check("k_anonymity", "fail" if smallest < min_cluster else "pass", smallest,
-                        f"users in the smallest cluster of any partition (at least {min_cluster} required)"))
+    return Check("k_anonymity", "fail" if smallest < min_cluster else "pass", smallest,
+                 f"users in the smallest cluster of any partition (at least {min_cluster} required)")
 
-    # 6. verbatim share (reported)
-    if raw:
-        verbatim = sum(1 for t in texts if t in raw_texts)
-        share = verbatim / len(texts) if texts else 0.0
-        checks.append(Check("verbatim_share", "info", round(share, 4),
-                            f"{verbatim} of {len(texts)} released texts equal a raw post verbatim: re-identification "
-                            "exposure, since a verbatim text can be searched for on Bluesky"))
-    else:
-        checks.append(Check("verbatim_share", "skipped", None, "give --raw to measure it"))
 
-    # 7. suspicious leftovers (reported)
+def _verbatim_share(texts: set[str], raw_texts: set[str] | None) -> Check:
+    """Reported: the share of released texts equal to a raw post."""
+    if raw_texts is None:
+        return Check("verbatim_share", "skipped", None, "give --raw to measure it")
+    verbatim = sum(1 for t in texts if t in raw_texts)
+    share = verbatim / len(texts) if texts else 0.0
+    return Check("verbatim_share", "info", round(share, 4),
+                 f"{verbatim} of {len(texts)} released texts equal a raw post verbatim: re-identification "
+                 "exposure, since a verbatim text can be searched for on Bluesky")
+
+
+def _suspicious_text(texts: set[str], max_examples: int) -> Check:
+    """Reported: long digit runs and @mentions left in texts, for a person to look at."""
     odd = [t for t in texts if _DIGITS.search(_TAG.sub(" ", t)) or _MENTION.search(t)]
-    checks.append(Check("suspicious_text", "info", len(odd),
-                        "texts with 9+ digit runs or @mentions left, for a person to look at",
-                        [t[:80] for t in odd[:max_examples]]))
-
-    ok = all(c.status != "fail" for c in checks)
-    return {"dataset": str(dataset.name), "ok": ok, "texts_checked": len(texts), "config": configs[-1],
-            "checks": [c.to_dict() for c in checks]}
+    return Check("suspicious_text", "info", len(odd), "texts with 9+ digit runs or @mentions left, for a person "
+                 "to look at", [t[:80] for t in odd[:max_examples]])
 
 
 def write_audit(report: dict, out_dir: str | os.PathLike[str]) -> dict[str, Path]:

@@ -1,32 +1,4 @@
-"""Collecting raw data: a Jetstream capture, verbatim, rotated by hour, resumable.
-
-``blueprint collect --out RAW_DIR`` subscribes to a Jetstream instance and writes
-every event it receives, byte for byte, as one JSON line, into
-``RAW_DIR/YYYY-MM/DD/HH/jetstream.jsonl`` by the hour of the event's ``time_us``
-(UTC). An hour's file is compressed with zstd (``jetstream.jsonl.zst``) once events
-two hours later arrive (a straggler of the previous hour still finds its file open),
-and every file when the capture ends. ``blueprint build RAW_DIR`` reads the result.
-
-Filtering by collection and by DID uses Jetstream's own ``wantedCollections`` and
-``wantedDids`` parameters. Keyword filtering is left to the build, so the capture
-is never lossy.
-
-Reliability:
-
-- the cursor (the ``time_us`` of the last event written, once the file holding it
-  is flushed to disk) is kept in ``RAW_DIR/_cursor.json``, written atomically;
-- on a dropped connection, and on restart, the collector reconnects with exponential
-  backoff and jitter and asks for events from the cursor minus a safety window
-  (``window_s``, default 5 s); the events that the window delivers again are
-  recognised (a hash of their bytes, kept for the window) and dropped, so the files
-  hold each event once. A restart rebuilds those hashes from the files' tails, and
-  cuts a line that a kill left half-written;
-- Ctrl-C or SIGTERM flushes and closes the open files and writes the cursor;
-- a frame that is not a JSON object with an integer ``time_us`` goes to
-  ``RAW_DIR/_quarantine.jsonl`` with the reason and an excerpt, never to the data.
-
-Files and folders whose names start with ``_`` are skipped by the build.
-"""
+"""The collector: a Jetstream subscription written verbatim, each event once, resumable from its cursor."""
 
 from __future__ import annotations
 
@@ -40,173 +12,17 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import orjson
 import xxhash
 
 from blueprint._io import write_json
-from blueprint.actions import COLLECTIONS
-from blueprint.atproto import read_did_file
+from blueprint.collect.config import CURSOR, FILE, QUARANTINE, CollectConfig
+from blueprint.collect.files import HourFiles, cut_partial_line
 from blueprint.errors import BadInputError
-from blueprint.validation import check_scalar
 
 log = logging.getLogger(__name__)
-
-PUBLIC_ENDPOINTS = ("wss://jetstream1.us-east.bsky.network/subscribe",
-                    "wss://jetstream2.us-east.bsky.network/subscribe",
-                    "wss://jetstream1.us-west.bsky.network/subscribe",
-                    "wss://jetstream2.us-west.bsky.network/subscribe")
-CURSOR = "_cursor.json"
-QUARANTINE = "_quarantine.jsonl"
-FILE = "jetstream.jsonl"
-
-
-@dataclass(frozen=True)
-class CollectConfig:
-    """What to capture and how to stay connected."""
-
-    endpoint: str = PUBLIC_ENDPOINTS[1]
-    collections: tuple[str, ...] = tuple(sorted(COLLECTIONS))
-    dids: tuple[str, ...] = ()
-    until_us: int | None = None  # stop at the first event at or after this time (not written)
-    max_events: int | None = None  # stop once the capture holds this many events (over all its runs)
-    window_s: float = 5.0  # how far before the cursor a reconnection starts
-    flush_s: float = 1.0  # data flushed (and the cursor written) at least this often
-    backoff_s: float = 0.5  # first reconnection delay; doubled each failure, with jitter
-    backoff_max_s: float = 60.0
-    compress_level: int = 10
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.endpoint)
-        if parts.scheme not in ("ws", "wss") or not parts.netloc:
-            raise BadInputError(f"not a ws:// or wss:// URL: {self.endpoint!r}", field="endpoint")
-        if len(self.dids) > 10_000:
-            raise BadInputError(f"Jetstream takes at most 10,000 DIDs, got {len(self.dids)}", field="dids")
-        for name in ("window_s", "flush_s", "backoff_s", "backoff_max_s"):
-            check_scalar(getattr(self, name), name, min_val=0)
-        check_scalar(self.max_events, "max_events", int, min_val=1, allow_none=True)
-        check_scalar(self.compress_level, "compress_level", int, min_val=1, max_val=22)
-
-    def url(self, cursor: int | None) -> str:
-        """The subscribe URL: the endpoint with wantedCollections, wantedDids and cursor."""
-        parts = urlsplit(self.endpoint)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        query += [("wantedCollections", c) for c in self.collections]
-        query += [("wantedDids", d) for d in self.dids]
-        if cursor is not None:
-            query.append(("cursor", str(cursor)))
-        return urlunsplit((parts.scheme, parts.netloc, parts.path or "/subscribe", urlencode(query), ""))
-
-
-def parse_time(value: str) -> int:
-    """``--until``: unix microseconds, or an ISO 8601 time (UTC unless it says otherwise)."""
-    if value.isdigit():
-        return int(value)
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInputError(f"neither unix microseconds nor an ISO 8601 time: {value!r}", field="until_us") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp() * 1_000_000)
-
-
-def read_dids(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """DIDs to follow, one per line (blank lines and ``#`` comments skipped), first occurrence kept."""
-    return tuple(dict.fromkeys(read_did_file(path, field="dids")))
-
-
-def hour_dir(time_us: int) -> str:
-    t = datetime.fromtimestamp(time_us / 1e6, tz=UTC)
-    return f"{t:%Y-%m}/{t:%d}/{t:%H}"
-
-
-class _HourFiles:
-    """The open data files, one per hour of event time; older hours compressed as time moves on."""
-
-    def __init__(self, root: Path, level: int) -> None:
-        self.root, self.level = root, level
-        self.open: dict[int, tuple[Path, BinaryIO]] = {}  # hour number -> (path, file)
-
-    def write(self, hour: int, time_us: int, line: bytes) -> None:
-        entry = self.open.get(hour)
-        if entry is None:
-            entry = self._open(hour, time_us)
-            for old in [h for h in self.open if h < hour - 1]:
-                self._close(old, compress=True)
-        entry[1].write(line)
-
-    def _open(self, hour: int, time_us: int) -> tuple[Path, BinaryIO]:
-        folder = self.root / hour_dir(time_us)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / FILE
-        if (folder / (FILE + ".zst")).exists() and not path.exists():
-            # the hour was closed already (a straggler, or a restart): a further file beside it
-            n = 1
-            while (folder / f"jetstream.{n}.jsonl").exists() or (folder / f"jetstream.{n}.jsonl.zst").exists():
-                n += 1
-            path = folder / f"jetstream.{n}.jsonl"
-        fh = open(path, "ab", buffering=1 << 20)
-        self.open[hour] = (path, fh)
-        return self.open[hour]
-
-    def flush(self) -> None:
-        for _, fh in self.open.values():
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def _close(self, hour: int, *, compress: bool) -> None:
-        path, fh = self.open.pop(hour)
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        if compress:
-            compress_file(path, self.level)
-
-    def close(self, *, compress: bool) -> None:
-        for hour in sorted(self.open):
-            self._close(hour, compress=compress)
-
-
-def compress_file(path: Path, level: int = 10) -> Path:
-    """``path`` -> ``path.zst`` (written to a temporary name, then renamed), and ``path`` removed."""
-    import zstandard
-
-    out = path.with_name(path.name + ".zst")
-    tmp = path.with_name(f".{path.name}.zst.tmp")
-    with open(path, "rb") as src, open(tmp, "wb") as dst:
-        zstandard.ZstdCompressor(level=level).copy_stream(src, dst)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(tmp, out)
-    path.unlink()
-    return out
-
-
-def _cut_partial_line(path: Path) -> None:
-    """A kill can leave a last line half-written: cut the file back to its last newline."""
-    size = path.stat().st_size
-    if not size:
-        return
-    with open(path, "rb+") as fh:
-        step = 1 << 16
-        end = size
-        while end > 0:
-            start = max(0, end - step)
-            fh.seek(start)
-            block = fh.read(end - start)
-            i = block.rfind(b"\n")
-            if i >= 0:
-                keep = start + i + 1
-                break
-            end = start
-        else:
-            keep = 0
-        if keep != size:
-            log.warning("collect: %s ended in a half-written line (a killed run): cut it", path.name)
-            fh.truncate(keep)
 
 
 @dataclass
@@ -237,7 +53,7 @@ class Collector:
         self.cfg = config or CollectConfig()
         self.progress = progress
         self.report = CollectReport()
-        self.files = _HourFiles(self.out, self.cfg.compress_level)
+        self.files = HourFiles(self.out, self.cfg.compress_level)
         self.window_us = int(self.cfg.window_s * 1_000_000)
         self.recent: dict[int, int] = {}  # hash of an event's bytes -> its time_us, for the safety window
         self.recent_order: deque = deque()
@@ -266,7 +82,7 @@ class Collector:
         # open hours left by an earlier run: cut a half-written line, remember the window's events
         floor = None if self.last_us is None else self.last_us - 2 * self.window_us
         for path in sorted(self.out.glob(f"*/*/*/{FILE}")) + sorted(self.out.glob("*/*/*/jetstream.*.jsonl")):
-            _cut_partial_line(path)
+            cut_partial_line(path)
             if floor is None:
                 continue
             for line in path.read_bytes().splitlines():
@@ -466,4 +282,5 @@ def collect(out: str | os.PathLike[str], config: CollectConfig | None = None, *,
             progress: bool = False) -> CollectReport:
     """Run a capture to its end (``until_us``, ``max_events``, or a signal) and return its report."""
     return asyncio.run(Collector(out, config, progress=progress).run())
+
 
