@@ -12,11 +12,9 @@ from collections import Counter, defaultdict
 import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
-from blueprint.baselines import register
 from blueprint.baselines.majority import MajorityBaseline
 
 
-@register("cluster_majority")
 class ClusterMajorityBaseline:
     name = "cluster_majority"
     train_columns = ["action", "target_text", "cluster_id"]

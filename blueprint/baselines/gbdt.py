@@ -27,7 +27,6 @@ import numpy as np
 import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
-from blueprint.baselines import register
 from blueprint.baselines._common import TextPool, context_vectors
 from blueprint.baselines.retrieval import NeighbourIndex
 from blueprint.embedding import TextEmbedder
@@ -64,7 +63,6 @@ def shape_features(threads, clusters) -> np.ndarray:
     return out
 
 
-@register("gbdt")
 class GBDTBaseline:
     name = "gbdt"
     train_columns = ["thread", "action", "target_text", "cluster_id"]

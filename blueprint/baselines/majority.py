@@ -12,11 +12,9 @@ from collections import Counter
 import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
-from blueprint.baselines import register
 from blueprint.errors import BadInputError
 
 
-@register("majority")
 class MajorityBaseline:
     name = "majority"
     train_columns = ["action", "target_text", "cluster_id"]

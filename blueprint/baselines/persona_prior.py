@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 
 from blueprint.actions import ACTIONS
-from blueprint.baselines import register
 from blueprint.baselines._common import TextPool
 from blueprint.errors import BadInputError
 from blueprint.validation import check_choice
@@ -21,7 +20,6 @@ from blueprint.validation import check_choice
 MODES = ("argmax", "sample")
 
 
-@register("persona_prior")
 class PersonaPriorBaseline:
     name = "persona_prior"
     train_columns = ["action", "target_text", "cluster_id"]

@@ -10,11 +10,9 @@ import numpy as np
 import pyarrow as pa
 
 from blueprint.actions import ACTIONS
-from blueprint.baselines import register
 from blueprint.baselines._common import TextPool
 
 
-@register("random")
 class RandomBaseline:
     name = "random"
     train_columns = ["action", "target_text", "cluster_id"]

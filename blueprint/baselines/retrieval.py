@@ -14,7 +14,6 @@ import numpy as np
 import pyarrow as pa
 
 from blueprint.actions import ACTIONS, TEXT_ACTIONS
-from blueprint.baselines import register
 from blueprint.baselines._common import context_vectors, nearest
 from blueprint.embedding import TextEmbedder
 
@@ -52,7 +51,6 @@ class NeighbourIndex:
         return out
 
 
-@register("retrieval")
 class RetrievalBaseline:
     name = "retrieval"
     train_columns = ["thread", "action", "target_text", "cluster_id"]
