@@ -55,22 +55,67 @@ def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
+CORPUS = dict(users=120, seed=3, days=2.0, pii_rate=0.4, corrupt_rate=0.02)
+"""The tests' synthetic corpus: 8 personas, every kind of planted PII and of malformed line (about 3,700 lines)."""
+
+
 @pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory, tiny_model) -> Path:
-    """A small exported BluePrint dataset (partitions 2 and 5) built from a synthetic corpus with the tiny BERT."""
-    from blueprint.simpact.cluster import ClusterConfig
-    from blueprint.simpact.ingest import IngestConfig
-    from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
+def make_corpus(tmp_path_factory):
+    """``make_corpus(**overrides)``: the tests' corpus with some settings changed, made once per session for each
+    distinct config and shared. Read-only: copy it before changing anything in it."""
+    from dataclasses import astuple
+
     from blueprint.synth import SynthConfig, synthesize
 
-    root = tmp_path_factory.mktemp("small-dataset")
-    synthesize(root / "raw", SynthConfig(users=120, seed=3, days=2.0))
-    secret = root / "s.key"
-    secret.write_text("k" * 48)
-    cfg = BuildConfig(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
-                      cluster=ClusterConfig(partitions=(2, 5), size_min=5))
-    build([root / "raw"], root / "ds", cfg, secret_file=secret, progress=False)
-    return root / "ds"
+    made: dict[tuple, Path] = {}
+
+    def make(**overrides) -> Path:
+        cfg = SynthConfig(**{**CORPUS, **overrides})
+        if astuple(cfg) not in made:
+            made[astuple(cfg)] = synthesize(tmp_path_factory.mktemp("corpus") / "raw", cfg).out_dir
+        return made[astuple(cfg)]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def corpus(make_corpus) -> Path:
+    """The tests' synthetic corpus (:data:`CORPUS`)."""
+    return make_corpus()
+
+
+@pytest.fixture(scope="session")
+def small_build(tmp_path_factory, corpus, tiny_model):
+    """``small_build(secret=..., **settings)``: the corpus built with the tests' base settings (partitions 2 and 5,
+    at least 5 users a persona, the tiny BERT, one worker, a fixed secret) and some changed (``hold_out_labels=True``
+    puts the labels beside the dataset), once per session for each distinct settings. Returns the dataset
+    directory; its work directory (``ds-work``), secret (``s.key``) and any labels file lie beside it."""
+    from blueprint.simpact.config import BuildConfig, ClusterConfig, EmbedConfig, IngestConfig
+    from blueprint.simpact.pipeline import build
+
+    made: dict[str, Path] = {}
+
+    def make(secret: str = "k" * 48, **settings) -> Path:
+        base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
+                    cluster=ClusterConfig(partitions=(2, 5), size_min=5))
+        key = repr((secret, sorted(settings.items())))
+        if key not in made:
+            root = tmp_path_factory.mktemp("build")
+            if settings.pop("hold_out_labels", False):
+                settings["hold_out_labels"] = str(root / "labels.jsonl")
+            (root / "s.key").write_text(secret)
+            build([corpus], root / "ds", BuildConfig(**{**base, **settings}), secret_file=root / "s.key",
+                  progress=False)
+            made[key] = root / "ds"
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_dataset(small_build) -> Path:
+    """The corpus built with the tests' base settings: a small exported BluePrint dataset (partitions 2 and 5)."""
+    return small_build()
 
 
 # what a fresh clone holds, for the README's commands: everything but local state

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 import orjson
@@ -18,37 +20,36 @@ from blueprint.leaderboard.score import score
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.ingest import IngestConfig
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
-from blueprint.synth import SynthConfig, synthesize
+
+
+@dataclass
+class Built:
+    ds: Path  # the corpus built with the tests' base settings (partitions 2 and 5)
+    hidden: Path  # the same, with the test labels held out
+    labels: Path
+    raw: Path
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_model):
-    root = tmp_path_factory.mktemp("data")
-    synthesize(root / "raw", SynthConfig(users=60, seed=8, days=1.0))
-    secret = root / "s.key"
-    secret.write_text("q" * 48)
-    base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
-                cluster=ClusterConfig(partitions=(2, 3), size_min=5))
-    build([root / "raw"], root / "ds", BuildConfig(**base), secret_file=secret)
-    build([root / "raw"], root / "hidden", BuildConfig(**base, hold_out_labels=str(root / "labels.jsonl")),
-          secret_file=secret)
-    return root
+def built(small_dataset, small_build, corpus) -> Built:
+    hidden = small_build(hold_out_labels=True)
+    return Built(small_dataset, hidden, hidden.parent / "labels.jsonl", corpus)
 
 
 def test_every_config_and_split_loads(built):
-    ds = built / "ds"
+    ds = built.ds
     manifest = orjson.loads((ds / "blueprint_manifest.json").read_bytes())
     names = datasets.get_dataset_config_names(str(ds))
-    assert names == list(manifest["configs"]) and len(names) == 2 + 3 + 2
+    assert names == list(manifest["configs"]) and len(names) == 2 + 5 + 2
     for name in names:
         for split in SPLITS:
             d = blueprint.load_dataset(name, split, data_dir=ds)
             assert d.num_rows == manifest["configs"][name][split], (name, split)
-    assert datasets.load_dataset(str(ds), split="test").num_rows == manifest["configs"]["3_clusters"]["test"]
+    assert datasets.load_dataset(str(ds), split="test").num_rows == manifest["configs"]["5_clusters"]["test"]
 
 
 def test_schema_matches_the_public_release(built):
-    d = datasets.load_dataset(str(built / "ds"), "2_clusters", split="train")
+    d = datasets.load_dataset(str(built.ds), "2_clusters", split="train")
     f = d.features
     assert list(f) == ["id", "thread", "cluster_id", "action", "target_text"]
     msg = f["thread"].feature if hasattr(f["thread"], "feature") else f["thread"][0]
@@ -60,9 +61,9 @@ def test_schema_matches_the_public_release(built):
 
 def test_same_id_same_split_in_every_partition(built):
     where = defaultdict(set)
-    for name in ("2_clusters", "3_clusters", "3_clusters_c1"):
+    for name in ("2_clusters", "5_clusters", "5_clusters_c1"):
         for split in SPLITS:
-            for i in blueprint.load_dataset(name, split, data_dir=built / "ds")["id"]:
+            for i in blueprint.load_dataset(name, split, data_dir=built.ds)["id"]:
                 where[i].add(split)
     assert all(len(s) == 1 for s in where.values())
 
@@ -77,7 +78,7 @@ def test_split_of_on_hand_checked_keys():
         "validation", "validation", "test"]
 
 
-def _signatures(ds, config="3_clusters"):
+def _signatures(ds, config="5_clusters"):
     """Each split as a set of secret-free thread signatures: the action, and every message's rank and text."""
     out = {}
     for split in SPLITS:
@@ -86,17 +87,12 @@ def _signatures(ds, config="3_clusters"):
     return out
 
 
-def test_two_secrets_give_the_same_splits_and_different_ids(built, tiny_model):
-    other = built / "ds-other-secret"
-    secret = built / "other.key"
-    secret.write_text("z" * 48)
-    base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
-                cluster=ClusterConfig(partitions=(2, 3), size_min=5))
-    build([built / "raw"], other, BuildConfig(**base), secret_file=secret, progress=False)
-    a, b = _signatures(built / "ds"), _signatures(other)
+def test_two_secrets_give_the_same_splits_and_different_ids(built, small_build):
+    other = small_build(secret="z" * 48)
+    a, b = _signatures(built.ds), _signatures(other)
     assert all(a[s] == b[s] for s in SPLITS) and len(a["test"]) > 10
-    ids_a = set(read_split(built / "ds", "3_clusters", "test")["id"].to_pylist())
-    ids_b = set(read_split(other, "3_clusters", "test")["id"].to_pylist())
+    ids_a = set(read_split(built.ds, "5_clusters", "test")["id"].to_pylist())
+    ids_b = set(read_split(other, "5_clusters", "test")["id"].to_pylist())
     assert not ids_a & ids_b  # ids stay keyed: another secret, other ids
 
 
@@ -113,20 +109,20 @@ def test_example_ids_are_keyed_hashes_of_the_raw_identity():
 
 
 def test_streaming(built):
-    it = datasets.load_dataset(str(built / "ds"), "3_clusters_c0", split="train", streaming=True)
+    it = datasets.load_dataset(str(built.ds), "5_clusters_c0", split="train", streaming=True)
     first = next(iter(it))
     assert first["cluster_id"] == 0 and first["thread"][-1]["actions"] is not None
 
 
 def test_builder_on_an_exported_dataset(built, tmp_path):
-    b = BluePrint(config_name="2_clusters", data_dir=str(built / "ds"), cache_dir=str(tmp_path),
+    b = BluePrint(config_name="2_clusters", data_dir=str(built.ds), cache_dir=str(tmp_path),
                   dataset_name="blueprint")
     b.download_and_prepare()
     got = b.as_dataset(split="validation")
-    want = blueprint.load_dataset("2_clusters", "validation", data_dir=built / "ds")
+    want = blueprint.load_dataset("2_clusters", "validation", data_dir=built.ds)
     assert got["id"] == want["id"] and got.features == want.features
     assert next(iter(b.as_streaming_dataset(split="test")))["id"] in set(
-        blueprint.load_dataset("2_clusters", "test", data_dir=built / "ds")["id"])
+        blueprint.load_dataset("2_clusters", "test", data_dir=built.ds)["id"])
 
 
 def _release_fixture(root, n_per_cluster=(300, 200)):
@@ -174,7 +170,7 @@ def test_builder_needs_a_known_layout(tmp_path):
 
 def test_corrupt_parquet_and_broken_card_give_clear_errors(built, tmp_path):
     bad = tmp_path / "bad"
-    shutil.copytree(built / "ds", bad)
+    shutil.copytree(built.ds, bad)
     shard = sorted((bad / "data" / "2_clusters").glob("test-*.parquet"))[0]
     shard.write_bytes(shard.read_bytes()[:100])
     with pytest.raises(BadInputError, match="unreadable Parquet") as err:
@@ -187,15 +183,15 @@ def test_corrupt_parquet_and_broken_card_give_clear_errors(built, tmp_path):
         blueprint.load_dataset("2_clusters", "train", data_dir=bad)
     assert err.value.path == str(card)
     with pytest.raises(BadInputError, match="unknown config"):
-        blueprint.load_dataset("7_clusters", "train", data_dir=built / "ds")
+        blueprint.load_dataset("7_clusters", "train", data_dir=built.ds)
 
 
 def test_hidden_test_labels(built, tmp_path):
-    hidden, labels = built / "hidden", built / "labels.jsonl"
-    test = blueprint.load_dataset("3_clusters", "test", data_dir=hidden)
+    hidden, labels = built.hidden, built.labels
+    test = blueprint.load_dataset("5_clusters", "test", data_dir=hidden)
     assert set(test["action"]) == {-1} and all(t is None for t in test["target_text"])
     assert all(r["thread"][-1]["text"] is None and r["thread"][-1]["actions"] is None for r in test)
-    train = blueprint.load_dataset("3_clusters", "train", data_dir=hidden)
+    train = blueprint.load_dataset("5_clusters", "train", data_dir=hidden)
     assert -1 not in set(train["action"])  # only the test split is hidden
     rows = [orjson.loads(x) for x in labels.read_bytes().splitlines()]
     assert sorted(r["id"] for r in rows) == sorted(test["id"])
@@ -204,11 +200,11 @@ def test_hidden_test_labels(built, tmp_path):
     preds = tmp_path / "p.jsonl"
     preds.write_bytes(b"".join(orjson.dumps({"id": r["id"], "action": "like", "text": None}) + b"\n" for r in rows))
     with pytest.raises(BadInputError, match="labels are hidden"):
-        score(preds, hidden, "3_clusters")
-    a = score(preds, hidden, "3_clusters", labels=labels)["results"]
-    b = score(preds, built / "ds", "3_clusters")["results"]
+        score(preds, hidden, "5_clusters")
+    a = score(preds, hidden, "5_clusters", labels=labels)["results"]
+    b = score(preds, built.ds, "5_clusters")["results"]
     assert a == pytest.approx(b, nan_ok=True, rel=0, abs=0)
-    assert main(["validate", str(preds), "--dataset", str(hidden), "--config", "3_clusters"]) == 0
+    assert main(["validate", str(preds), "--dataset", str(hidden), "--config", "5_clusters"]) == 0
 
 
 def test_labels_file_must_be_outside(built, tiny_model, tmp_path):
@@ -216,19 +212,33 @@ def test_labels_file_must_be_outside(built, tiny_model, tmp_path):
                       cluster=ClusterConfig(partitions=(2,), size_min=5),
                       hold_out_labels=str(tmp_path / "ds" / "labels.jsonl"))
     with pytest.raises(BadInputError, match="outside the dataset"):
-        build([built / "raw"], tmp_path / "ds", cfg)
+        build([built.raw], tmp_path / "ds", cfg)
 
 
-def test_stats(built, capsys):
-    assert main(["stats", str(built / "ds"), "--json"]) == 0
+def test_stats_count_what_the_data_holds(built, capsys):
+    """The statistics against the rows themselves, read by datasets, and the users against the cluster stage's own
+    assignment of every user (the build's work directory): sources that blueprint.stats does not read."""
+    import pyarrow.parquet as pq
+
+    assert main(["stats", str(built.ds), "--json"]) == 0
     s = orjson.loads(capsys.readouterr().out)
-    manifest = orjson.loads((built / "ds" / "blueprint_manifest.json").read_bytes())
-    p = s["partitions"]["3_clusters"]
-    assert p["threads"] == manifest["rows"] and sum(p["actions"].values()) == manifest["rows"]
-    assert sum(c["threads"] for c in p["clusters"]) == p["threads"]
-    assert p["users"] == sum(manifest["users_per_cluster"]["3_clusters"].values())
-    assert main(["stats", str(built / "ds")]) == 0
-    assert "3_clusters:" in capsys.readouterr().out
+    p = s["partitions"]["5_clusters"]
+    rows = [r for split in SPLITS for r in datasets.load_dataset(str(built.ds), "5_clusters", split=split)]
+    assert p["threads"] == len(rows) and p["messages"] == sum(len(r["thread"]) for r in rows)
+    assert p["mean_thread_length"] == pytest.approx(p["messages"] / len(rows))
+    assert p["actions"] == {a: sum(ACTIONS[r["action"]] == a for r in rows) for a in ACTIONS}
+    assert p["splits"] == {split: datasets.load_dataset(str(built.ds), "5_clusters", split=split).num_rows
+                           for split in SPLITS}
+    by_cluster = {c["cluster"]: c for c in p["clusters"]}
+    for k, c in by_cluster.items():
+        mine = [r for r in rows if r["cluster_id"] == k]
+        assert c["threads"] == len(mine) and c["messages"] == sum(len(r["thread"]) for r in mine)
+    assigned = pq.read_table(built.ds.parent / "ds-work" / "cluster" / "partitions.parquet")["k5"].to_pylist()
+    assert {k: c["users"] for k, c in by_cluster.items()} == {k: assigned.count(k) for k in range(5)}
+    assert p["users"] == len(assigned)
+    assert main(["stats", str(built.ds)]) == 0
+    table = capsys.readouterr().out
+    assert f"5_clusters: {len(rows):,} threads, {len(assigned):,} users" in table
 
 
 @pytest.mark.slow
@@ -254,11 +264,11 @@ def test_loading_script_on_datasets_3_6(built, tmp_path):
     out = subprocess.run([str(venv / "bin" / "python"), "-c", code], check=True, capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"})
     counts = orjson.loads(out.stdout.strip().splitlines()[-1])
-    manifest = orjson.loads((built / "ds" / "blueprint_manifest.json").read_bytes())
+    manifest = orjson.loads((built.ds / "blueprint_manifest.json").read_bytes())
     assert counts == manifest["configs"]["2_clusters"]
 
 
-def test_two_builds_in_folders_of_the_same_name_load_their_own_rows(tmp_path, tiny_model):
+def test_two_builds_in_folders_of_the_same_name_load_their_own_rows(tmp_path, tiny_model, make_corpus):
     # datasets keys its cache of a local folder in a way that two folders of the same name can share; the
     # build fingerprint in every shard name keeps each build's rows its own, in either order, in one cache
     cache = tmp_path / "hf-cache"
@@ -267,9 +277,10 @@ def test_two_builds_in_folders_of_the_same_name_load_their_own_rows(tmp_path, ti
     folders = []
     for seed in (1, 2):
         root = tmp_path / f"team{seed}"
-        synthesize(root / "raw", SynthConfig(users=40, seed=seed, days=1.0))
+        (root / "s.key").parent.mkdir()
         (root / "s.key").write_text("w" * 40)
-        build([root / "raw"], root / "dataset", BuildConfig(**base), secret_file=root / "s.key", progress=False)
+        build([make_corpus(users=40, seed=seed)], root / "dataset", BuildConfig(**base), secret_file=root / "s.key",
+              progress=False)
         folders.append(root / "dataset")
     own = [set(read_split(f, "2_clusters", "train")["id"].to_pylist()) for f in folders]
     assert own[0] != own[1]

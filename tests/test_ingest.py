@@ -11,7 +11,6 @@ from helpers import commit, post, write_lines
 
 from blueprint.errors import BadInputError
 from blueprint.simpact.ingest import EVENT_SCHEMA, IngestConfig, decode_jetstream, ingest, plan, read_events
-from blueprint.synth import SynthConfig, synthesize
 
 
 def _accounted(t: dict) -> None:
@@ -71,13 +70,13 @@ def test_folder_tree_skips_metadata_and_lists_unknown_files(tmp_path, real_data)
 
 
 @pytest.mark.parametrize("compress", ["gz", "zst"])
-def test_compressed_inputs_give_the_same_events(tmp_path, compress):
-    plain = synthesize(tmp_path / "plain", SynthConfig(users=30, seed=4, days=0.5))
-    packed = synthesize(tmp_path / "packed", SynthConfig(users=30, seed=4, days=0.5, compress=compress))
-    a = read_events(_ingested(tmp_path / "plain", tmp_path / "a")).drop_columns(["src"])
-    b = read_events(_ingested(tmp_path / "packed", tmp_path / "b")).drop_columns(["src"])
+def test_compressed_inputs_give_the_same_events(tmp_path, compress, make_corpus):
+    plain = make_corpus(users=30, seed=4, days=0.5)
+    packed = make_corpus(users=30, seed=4, days=0.5, compress=compress)
+    a = read_events(_ingested(plain, tmp_path / "a")).drop_columns(["src"])
+    b = read_events(_ingested(packed, tmp_path / "b")).drop_columns(["src"])
     assert a.equals(b) and a.num_rows > 500
-    assert len(plain.files) == len(packed.files)
+    assert len(list(plain.rglob("jetstream*.jsonl"))) == len(list(packed.rglob(f"jetstream*.jsonl.{compress}")))
 
 
 def _ingested(src, out, **cfg):
@@ -128,20 +127,19 @@ DAMAGE = {"missing_field": {"missing_field"}, "mistyped_field": {"mistyped_field
           "self_reply": None}
 
 
-def test_every_line_corrupt_ones_included_decodes_to_its_expected_outcome(tmp_path):
+def test_every_line_corrupt_ones_included_decodes_to_its_expected_outcome(corpus):
     """Every synthetic line is checked: a planted corrupt line is refused with the reason its damage names; every
     other line decodes, and the one-step fast path agrees with the two-step precise path."""
-    synthesize(tmp_path / "raw", SynthConfig(users=40, seed=2, corrupt_rate=0.05, pii_rate=0.5, days=0.5))
     from blueprint.simpact.ingest import records as mod
 
     planted = {(r["file"], r["line"]): r["kind"] for r in map(orjson.loads, (
-        tmp_path / "raw" / "_meta" / "corrupt_lines.jsonl").read_bytes().splitlines())}
+        corpus / "_meta" / "corrupt_lines.jsonl").read_bytes().splitlines())}
     assert set(planted.values()) >= {"missing_field", "mistyped_field", "invalid_utf8", "truncated", "not_json"}
     checked = Counter()
-    for f in sorted((tmp_path / "raw").rglob("*.jsonl")):
+    for f in sorted((corpus).rglob("*.jsonl")):
         if "_meta" in f.parts:
             continue
-        rel = str(f.relative_to(tmp_path / "raw"))
+        rel = str(f.relative_to(corpus))
         for lineno, raw in enumerate(f.read_bytes().splitlines(), start=1):
             kind = planted.get((rel, lineno))
             try:
@@ -176,8 +174,8 @@ def test_truncated_archive_keeps_what_was_read(tmp_path):
     _accounted(t)
 
 
-def test_segments_and_chunks_keep_every_line_once(tmp_path):
-    synthesize(tmp_path / "raw", SynthConfig(users=60, seed=5, days=0.04))
+def test_segments_and_chunks_keep_every_line_once(tmp_path, make_corpus):
+    shutil.copytree(make_corpus(users=60, seed=5, days=0.04), tmp_path / "raw")
     files = sorted((tmp_path / "raw" / "bluesky-2025-03").rglob("*.jsonl"))
     whole = read_events(_ingested(tmp_path / "raw", tmp_path / "whole"))
     cfg = dict(segment_bytes=4096, chunk_rows=50, workers=1)
@@ -193,8 +191,8 @@ def test_segments_and_chunks_keep_every_line_once(tmp_path):
     assert read_events(chunked).equals(whole)
 
 
-def test_worker_processes_give_the_same_parts(tmp_path):
-    synthesize(tmp_path / "raw", SynthConfig(users=60, seed=6, days=0.04))
+def test_worker_processes_give_the_same_parts(tmp_path, make_corpus):
+    shutil.copytree(make_corpus(users=60, seed=6, days=0.04), tmp_path / "raw")
     one = _ingested(tmp_path / "raw", tmp_path / "one", segment_bytes=8192, workers=1)
     two = _ingested(tmp_path / "raw", tmp_path / "two", segment_bytes=8192, workers=2)
     a = sorted((one / "events").glob("*.parquet"))
@@ -224,14 +222,13 @@ def test_missing_path_is_bad_input(tmp_path):
         ingest([tmp_path / "notes.txt"], tmp_path / "out")
 
 
-def test_a_failed_write_stops_the_run_and_leaves_no_part(tmp_path):
+def test_a_failed_write_stops_the_run_and_leaves_no_part(tmp_path, corpus):
     """A full disk, for real: the file-size limit of a child process makes every write past 64 KB fail."""
     import subprocess
     import sys
 
-    synthesize(tmp_path / "raw", SynthConfig(users=120, seed=4, days=1.0))
     big = tmp_path / "one.jsonl"  # one input whose events make a part far over the limit
-    big.write_bytes(b"".join(f.read_bytes() for f in sorted((tmp_path / "raw").rglob("jetstream*.jsonl"))))
+    big.write_bytes(b"".join(f.read_bytes() for f in sorted(corpus.rglob("jetstream*.jsonl"))))
     code = (
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"

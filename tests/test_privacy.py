@@ -5,6 +5,8 @@ import os
 import re
 import stat
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
@@ -20,27 +22,26 @@ from blueprint.simpact.export import ExportConfig
 from blueprint.simpact.ingest import IngestConfig
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
 from blueprint.simpact.privacy import create_secret, load_secret, pseudonym, read_removal_list
-from blueprint.synth import SynthConfig, synthesize
+
+
+@dataclass
+class Built:
+    ds: Path  # the corpus built with the tests' base settings (partitions 2 and 5)
+    removed: Path  # the same, with three users' removal requests
+    by_cluster: Path  # the same, with time ranked per cluster
+    raw: Path
+    removed_dids: list[str]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_model):
-    root = tmp_path_factory.mktemp("privacy")
-    synthesize(root / "raw", SynthConfig(users=80, seed=5, days=1.0, pii_rate=0.4))
-    users = [orjson.loads(x) for x in (root / "raw/_meta/users.jsonl").read_bytes().splitlines()]
-    secret = root / "secret.key"
-    secret.write_text("k" * 40)
-    base = dict(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
-                cluster=ClusterConfig(partitions=(2, 4), size_min=5))
-    build([root / "raw"], root / "ds", BuildConfig(**base), secret_file=secret)
+def built(small_dataset, small_build, corpus) -> Built:
+    users = [orjson.loads(x) for x in (corpus / "_meta/users.jsonl").read_bytes().splitlines()]
     removed = [u["did"] for u in users[:3]]
-    build([root / "raw"], root / "removed", BuildConfig(**base, remove_dids=tuple(removed)), secret_file=secret)
-    build([root / "raw"], root / "by_cluster", BuildConfig(**base, export=ExportConfig(time_mode="cluster")),
-          secret_file=secret)
-    return root, removed
+    return Built(small_dataset, small_build(remove_dids=tuple(removed)),
+                 small_build(export=ExportConfig(time_mode="cluster")), corpus, removed)
 
 
-def rows(ds, config="4_clusters"):
+def rows(ds, config="5_clusters"):
     out = []
     for split in ("train", "validation", "test"):
         out += read_split(ds, config, split).to_pylist()
@@ -52,7 +53,7 @@ def test_secret_rules(tmp_path, caplog):
     short.write_text("x" * 31)
     with pytest.raises(BadInputError, match="at least 32") as err:
         load_secret(short)
-    assert err.value.field == "--secret-file"
+    assert err.value.field == "secret_file"
     made = create_secret(tmp_path / "new" / "secret.key")
     assert stat.S_IMODE(os.stat(tmp_path / "new" / "secret.key").st_mode) == 0o600
     assert load_secret(tmp_path / "new" / "secret.key") == made and len(made) == 64
@@ -60,12 +61,12 @@ def test_secret_rules(tmp_path, caplog):
         create_secret(tmp_path / "new" / "secret.key")  # never overwritten
 
 
-def test_generated_secret_is_kept_outside_the_dataset_and_announced(tmp_path, tiny_model, caplog):
-    synthesize(tmp_path / "raw", SynthConfig(users=30, seed=1, days=0.3))
+def test_generated_secret_is_kept_outside_the_dataset_and_announced(tmp_path, tiny_model, caplog, make_corpus):
+    raw = make_corpus(users=30, seed=1, days=0.3)
     cfg = BuildConfig(ingest=IngestConfig(workers=1), embed=EmbedConfig(model=str(tiny_model)),
                       cluster=ClusterConfig(partitions=(2,), size_min=3))
     with caplog.at_level(logging.WARNING, logger="blueprint"):
-        r = build([tmp_path / "raw"], tmp_path / "ds", cfg)
+        r = build([raw], tmp_path / "ds", cfg)
     assert r.secret_file == tmp_path / "ds-work" / "secret.key"
     assert str(r.secret_file) in caplog.text
     assert stat.S_IMODE(os.stat(r.secret_file).st_mode) == 0o600
@@ -78,18 +79,17 @@ def test_generated_secret_is_kept_outside_the_dataset_and_announced(tmp_path, ti
     caplog.clear()
     named = tmp_path / "keys" / "team.secret"
     with caplog.at_level(logging.WARNING, logger="blueprint"):
-        r2 = build([tmp_path / "raw"], tmp_path / "ds2", cfg, secret_file=named)
+        r2 = build([raw], tmp_path / "ds2", cfg, secret_file=named)
     assert r2.secret_file == named and stat.S_IMODE(os.stat(named).st_mode) == 0o600
     assert "NEW pseudonym secret" in caplog.text and str(named) in caplog.text
     assert "will not match" not in (tmp_path / "ds2" / "README.md").read_text()  # the user named it: kept
-    again = build([tmp_path / "raw"], tmp_path / "ds3", cfg, secret_file=named)
+    again = build([raw], tmp_path / "ds3", cfg, secret_file=named)
     ids = lambda d: sorted(read_split(d, "2_clusters", "train")["id"].to_pylist())  # noqa: E731
     assert again.secret_file == named and ids(tmp_path / "ds3") == ids(tmp_path / "ds2")
 
 
 def test_pseudonyms_are_per_thread(built):
-    root, _ = built
-    data = rows(root / "ds")
+    data = rows(built.ds)
     threads_of = defaultdict(set)
     for r in data:
         ids = [m["user_id"] for m in r["thread"]]
@@ -114,22 +114,20 @@ def test_hmac_construction():
 
 
 def test_relative_time_is_a_global_rank(built):
-    root, _ = built
-    data = rows(root / "ds")
+    data = rows(built.ds)
     ranks = [m["relative_integer_time"] for r in data for m in r["thread"]]
     assert min(ranks) >= 0 and max(ranks) < len(ranks)
     for r in data:  # threads are oldest first
         t = [m["relative_integer_time"] for m in r["thread"]]
         assert t == sorted(t)
     # the same content in every partition: ids and times agree between 2 and 4 clusters
-    two = {r["id"]: r["thread"] for r in rows(root / "ds", "2_clusters")}
+    two = {r["id"]: r["thread"] for r in rows(built.ds, "2_clusters")}
     assert {r["id"]: r["thread"] for r in data} == two
 
 
 def test_relative_time_per_cluster(built):
-    root, _ = built
-    glob = {r["id"]: r for r in rows(root / "ds")}
-    local = rows(root / "by_cluster")
+    glob = {r["id"]: r for r in rows(built.ds)}
+    local = rows(built.by_cluster)
     assert {r["id"] for r in local} == set(glob)  # ids do not depend on the time mode
     by_cluster = defaultdict(set)
     for r in local:
@@ -137,7 +135,7 @@ def test_relative_time_per_cluster(built):
             by_cluster[r["cluster_id"]].add(m["relative_integer_time"])
     for values in by_cluster.values():
         assert min(values) == 0  # each cluster starts its own count
-    manifest = orjson.loads((root / "by_cluster" / "blueprint_manifest.json").read_bytes())
+    manifest = orjson.loads((built.by_cluster / "blueprint_manifest.json").read_bytes())
     assert manifest["time_mode"] == "cluster"
 
 
@@ -152,7 +150,9 @@ def _raw_texts_by(raw, dids) -> set[str]:
                 e = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            text = ((e.get("commit") or {}).get("record") or {}).get("text") if isinstance(e, dict) else None
+            if not isinstance(e, dict) or not isinstance(e.get("commit"), dict):
+                continue  # a planted malformed line
+            text = (e["commit"].get("record") or {}).get("text")
             if e.get("did") in dids and isinstance(text, str) and text:
                 out.add(text)
     return out
@@ -164,9 +164,9 @@ def _all_rows(ds):
 
 
 def test_removal_requests(built):
-    root, removed = built
-    theirs = _raw_texts_by(root / "raw", set(removed))
-    full, after = _all_rows(root / "ds"), _all_rows(root / "removed")
+    removed = built.removed_dids
+    theirs = _raw_texts_by(built.raw, set(removed))
+    full, after = _all_rows(built.ds), _all_rows(built.removed)
     assert set(full) == set(after)  # every config and split is still there
     # their texts were in the dataset before the request, and are nowhere after it, in any config or split
     texts_before = {m["text"] for rows_ in full.values() for r in rows_ for m in r["thread"]}
@@ -180,7 +180,7 @@ def test_removal_requests(built):
     # their words inside other threads read <REMOVED>
     assert any(m["text"] == "<REMOVED>" for rows_ in after.values() for r in rows_ for m in r["thread"])
     # their DIDs are nowhere in the released files
-    blob = b"".join(p.read_bytes() for p in (root / "removed").rglob("*") if p.is_file())
+    blob = b"".join(p.read_bytes() for p in (built.removed).rglob("*") if p.is_file())
     assert not any(d.encode() in blob for d in removed)
     # every thread still present keeps its id and its split (its persona may move: the clustering runs
     # without the removed users)
@@ -188,7 +188,7 @@ def test_removal_requests(built):
     for (name, split), rows_ in after.items():
         for r in rows_:
             assert before.get(r["id"]) == split, (name, r["id"])
-    card = (root / "removed" / "README.md").read_text()
+    card = (built.removed / "README.md").read_text()
     assert "3 users asked to be removed" in card
 
 
@@ -203,8 +203,7 @@ def test_removal_list_file(tmp_path):
 
 
 def test_audit_passes_on_a_clean_build(built):
-    root, _ = built
-    report = audit(root / "ds", raw=[root / "raw"], min_cluster=5)
+    report = audit(built.ds, raw=[built.raw], min_cluster=5)
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert report["ok"], report
     assert status == {"residual_pii": "pass", "raw_identifiers": "pass", "pseudonym_reuse": "pass",
@@ -217,11 +216,10 @@ def test_audit_passes_on_a_clean_build(built):
 def test_audit_catches_leaks(built, tmp_path):
     import shutil
 
-    root, _ = built
     bad = tmp_path / "bad"
-    shutil.copytree(root / "ds", bad)
-    users = [orjson.loads(x) for x in (root / "raw/_meta/users.jsonl").read_bytes().splitlines()]
-    f = sorted((bad / "data" / "4_clusters").glob("train-*.parquet"))[0]
+    shutil.copytree(built.ds, bad)
+    users = [orjson.loads(x) for x in (built.raw / "_meta/users.jsonl").read_bytes().splitlines()]
+    f = sorted((bad / "data" / "5_clusters").glob("train-*.parquet"))[0]
     t = pq.read_table(f)
     thread = t["thread"].to_pylist()
     thread[0][0]["text"] = f"contact {users[0]['did']} or jane@example.com"
@@ -230,7 +228,7 @@ def test_audit_catches_leaks(built, tmp_path):
     meta = dict(t.schema.metadata or {})
     meta[b"built"] = b"1742688000123456"
     pq.write_table(t.replace_schema_metadata(meta), f)
-    report = audit(bad, raw=[root / "raw"], min_cluster=1000)
+    report = audit(bad, raw=[built.raw], min_cluster=1000)
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert not report["ok"]
     assert status["residual_pii"] == status["raw_identifiers"] == status["pseudonym_reuse"] == "fail"
@@ -238,20 +236,18 @@ def test_audit_catches_leaks(built, tmp_path):
 
 
 def test_audit_cli_exit_codes(built, tmp_path, capsys):
-    root, _ = built
-    assert main(["audit", str(root / "ds"), "--min-cluster", "5", "--out", str(tmp_path / "a")]) == 0
+    assert main(["audit", str(built.ds), "--min-cluster", "5", "--out", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "audit.json").is_file() and (tmp_path / "a" / "audit.md").is_file()
-    assert main(["audit", str(root / "ds"), "--min-cluster", "999", "--out", str(tmp_path / "b")]) == 3
+    assert main(["audit", str(built.ds), "--min-cluster", "999", "--out", str(tmp_path / "b")]) == 3
     assert main(["audit", str(tmp_path / "nope")]) == 2
 
 
 def test_no_absolute_time_in_any_output_file(built):
-    root, _ = built
-    for p in (root / "ds").rglob("*"):
+    for p in (built.ds).rglob("*"):
         if p.is_file() and p.suffix in (".md", ".json"):
             text = p.read_text()
             assert not re.search(r"\b20\d\d-[01]\d-[0-3]\d", text), p
-            assert not re.search(r"\b1[67]\d{8,14}\b", text), p
+            assert not re.search(r"(?<![\d.])1[67]\d{8,14}\b", text), p  # not the digits of a share (0.17...)
 
 
 @pytest.mark.parametrize("evasion", ["write jane [at] example [dot] com", "mail alex dot morgan at gmail dot com",
@@ -260,16 +256,15 @@ def test_no_absolute_time_in_any_output_file(built):
 def test_audit_reports_an_evasion_an_older_scrubber_let_through(built, tmp_path, evasion):
     import shutil
 
-    root, _ = built
     bad = tmp_path / "bad"
-    shutil.copytree(root / "ds", bad)
-    f = sorted((bad / "data" / "4_clusters").glob("train-*.parquet"))[0]
+    shutil.copytree(built.ds, bad)
+    f = sorted((bad / "data" / "5_clusters").glob("train-*.parquet"))[0]
     t = pq.read_table(f)
     thread = t["thread"].to_pylist()
     thread[0][0]["text"] = f"an old build left this: {evasion}"
     t = t.set_column(t.schema.get_field_index("thread"), "thread", pa.array(thread, t.schema.field("thread").type))
     pq.write_table(t.replace_schema_metadata(t.schema.metadata), f)
-    report = audit(bad, raw=[root / "raw"], min_cluster=5)
+    report = audit(bad, raw=[built.raw], min_cluster=5)
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert status["residual_pii"] == "fail" and not report["ok"]
 
@@ -283,8 +278,8 @@ def test_export_in_worker_processes_is_the_same_bytes(built, tmp_path, monkeypat
     from blueprint.simpact.cluster import read_partitions
     from blueprint.simpact.export import export
 
-    root, removed = built
-    work = root / "removed-work"
+    removed = built.removed_dids
+    work = built.removed.parent / "ds-work"
     monkeypatch.setattr(privacy, "_BATCH", 97)  # many batches, several in flight
     kw = dict(partitions=read_partitions(work / "cluster"), secret=b"k" * 40, scrubber=Scrubber(region="CA"),
               remove_dids=removed)

@@ -14,7 +14,6 @@ from blueprint.errors import BadInputError
 from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.ingest import IngestConfig
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
-from blueprint.synth import SynthConfig, synthesize
 
 pytest.importorskip("ray")
 
@@ -22,18 +21,18 @@ pytest.importorskip("ray")
 @pytest.fixture(scope="module", autouse=True)
 def small_steps():
     """Small chunks and batches, so that the Ray engine has many tasks in flight at once."""
-    from blueprint.simpact import pipeline, privacy
+    from blueprint.simpact import embed, privacy
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "EMBED_CHUNK", 200)
+        mp.setattr(embed, "EMBED_CHUNK", 200)
         mp.setattr(privacy, "_BATCH", 300)
         yield
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, tiny_model, small_steps):
+def corpus(tmp_path_factory, tiny_model, small_steps, make_corpus):
     root = tmp_path_factory.mktemp("ray")
-    synthesize(root / "raw", SynthConfig(users=90, seed=7, days=1.0))
+    (root / "raw").symlink_to(make_corpus(users=90, seed=7, days=1.0))
     (root / "s.key").write_text("r" * 48)
     cfg = BuildConfig(ingest=IngestConfig(workers=1, segment_bytes=200_000),
                       embed=EmbedConfig(model=str(tiny_model), cache_dir=None),

@@ -12,7 +12,6 @@ from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.ingest import IngestConfig
 from blueprint.simpact.ingest import stage as ingest_mod
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
-from blueprint.synth import SynthConfig, synthesize
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -21,9 +20,9 @@ def tree(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, tiny_model):
+def setup(tmp_path_factory, tiny_model, make_corpus):
     root = tmp_path_factory.mktemp("resume")
-    synthesize(root / "raw", SynthConfig(users=60, seed=11, days=0.5, corrupt_rate=0.01))
+    (root / "raw").symlink_to(make_corpus(users=60, seed=11, days=0.5))
     secret = root / "secret.key"
     secret.write_text("s" * 64)
     cfg = BuildConfig(ingest=IngestConfig(segment_bytes=64 << 10, workers=1),

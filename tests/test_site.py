@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -77,8 +78,14 @@ def test_the_site_in_a_browser(site, tmp_path):
         assert page.locator("svg[aria-label^='Diagonality']").count() >= 1
         assert page.locator("svg[aria-label^='Action confusion']").count() == 1
         page.screenshot(path=str(artifacts / "model-gbdt.png"), full_page=True)
-        # a model without BERTScore shows a dash in that column
+        # a model scored without BERTScore shows a dash in that column, the others a number
         page.goto((site / "index.html").as_uri())
+        headers = page.locator("#board thead th").all_inner_texts()
+        col = headers.index("bertscore_f1") + 1
+        shown = dict(zip(page.locator("#board tbody tr td:nth-child(2)").all_inner_texts(),
+                         page.locator(f"#board tbody tr td:nth-child({col})").all_inner_texts()))
+        assert shown["majority"] == shown["persona_prior"] == "–", shown
+        assert all(re.fullmatch(r"-?\d\.\d{4} ±\d\.\d{4}", shown[m]) for m in ("gbdt", "random")), shown
         browser.close()
     assert not errors, errors
     assert not outside, outside  # nothing leaves the file

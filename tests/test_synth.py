@@ -36,19 +36,15 @@ def _lines(root: Path):
             yield str(f.relative_to(root)), i, raw
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth") / "raw"
-    synthesize(out, SynthConfig(users=120, seed=7, pii_rate=0.3, corrupt_rate=0.02, days=1.0))
-    return out
-
-
 def test_same_seed_same_bytes(tmp_path, corpus):
+    """The session's corpus (conftest.CORPUS) made again, and with another seed."""
+    from conftest import CORPUS
+
     again = tmp_path / "again"
-    synthesize(again, SynthConfig(users=120, seed=7, pii_rate=0.3, corrupt_rate=0.02, days=1.0))
+    synthesize(again, SynthConfig(**CORPUS))
     assert _tree_digest(again) == _tree_digest(corpus)
     other = tmp_path / "other"
-    synthesize(other, SynthConfig(users=120, seed=8, pii_rate=0.3, corrupt_rate=0.02, days=1.0))
+    synthesize(other, SynthConfig(**{**CORPUS, "seed": CORPUS["seed"] + 1}))
     assert _tree_digest(other) != _tree_digest(corpus)
 
 

@@ -17,7 +17,6 @@ from thread_replay import replay
 
 from blueprint.simpact.ingest import IngestConfig, ingest
 from blueprint.simpact.threads import ThreadConfig, build_threads, read_threads
-from blueprint.synth import SynthConfig, synthesize
 
 LIKE, REPOST = "app.bsky.feed.like", "app.bsky.feed.repost"
 FOLLOW, BLOCK = "app.bsky.graph.follow", "app.bsky.graph.block"
@@ -107,9 +106,8 @@ def test_real_records(tmp_path, real_data, name):
     assert_same(tmp_path / "ing", tmp_path / "thr", CONFIGS[name])
 
 
-def test_synthetic_corpus_under_a_small_memory_limit(tmp_path):
-    synthesize(tmp_path / "raw", SynthConfig(users=150, seed=5, days=1.0))
-    ingest([tmp_path / "raw"], tmp_path / "ing", IngestConfig(workers=1))
+def test_synthetic_corpus_under_a_small_memory_limit(tmp_path, corpus):
+    ingest([corpus], tmp_path / "ing", IngestConfig(workers=1))
     rows = assert_same(tmp_path / "ing", tmp_path / "thr", CONFIGS["paper"], memory_limit="256MB")
     assert len(rows) > 500
 

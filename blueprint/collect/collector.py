@@ -228,7 +228,7 @@ class Collector:
                                      "" if cursor is None else " (from the cursor minus the window)")
                             await self._receive(ws)
                     except InvalidURI as exc:
-                        raise BadInputError(f"not a usable Jetstream URL: {exc}", field="--endpoint") from None
+                        raise BadInputError(f"not a usable Jetstream URL: {exc}", field="endpoint") from None
                     except (TimeoutError, ConnectionClosed, InvalidHandshake, OSError) as exc:
                         if self._stop.is_set():
                             break

@@ -177,7 +177,7 @@ def export(threads: pa.Table | str | os.PathLike[str], partitions: Mapping[int, 
         labels_path = Path(labels_path)
         if out_dir.resolve() == labels_path.resolve().parent or out_dir.resolve() in labels_path.resolve().parents:
             raise BadInputError("the labels file must be outside the dataset directory", path=labels_path,
-                                field="--hold-out-labels")
+                                field="hold_out_labels")
     if not partitions:
         raise BadInputError("no partitions to export", field="partitions")
     removed = frozenset(remove_dids)

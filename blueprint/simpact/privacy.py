@@ -50,12 +50,12 @@ def load_secret(path: str | os.PathLike[str]) -> bytes:
     """Read a secret file; refuse one under :data:`MIN_SECRET_BYTES` bytes (surrounding whitespace ignored)."""
     p = Path(path)
     if not p.is_file():
-        raise BadInputError("no such secret file", path=p, field="--secret-file")
+        raise BadInputError("no such secret file", path=p, field="secret_file")
     secret = p.read_bytes().strip()
     if len(secret) < MIN_SECRET_BYTES:
         raise BadInputError(f"the secret has {len(secret)} bytes; at least {MIN_SECRET_BYTES} are required "
                             "(make one with: python -c 'import secrets; print(secrets.token_hex(32))')",
-                            path=p, field="--secret-file")
+                            path=p, field="secret_file")
     return secret
 
 
