@@ -54,10 +54,18 @@ def authored(root: Path) -> tuple[list[str], list[str]]:
 def agreement(root: Path, backends: dict[str, Encoder], ref: Encoder, limit: int = 4000) -> dict[str, dict]:
     """Per backend: the smallest cosine to torch over the corpus's first ``limit`` posts, and the ARI of the
     persona partitions of their authors."""
+    import pyarrow as pa
     from sklearn.metrics import adjusted_rand_score
 
     from blueprint.simpact.cluster import ClusterConfig, cluster
-    from blueprint.simpact.embed import user_embeddings
+    from blueprint.simpact.embed import UserMeans
+
+    def user_embeddings(dids: list[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Each author's mean vector, through the embedding stage's own accumulator."""
+        users = sorted(set(dids))
+        means = UserMeans(users, vectors.shape[1])
+        means.add(pa.array(dids), vectors)
+        return users, means.means()
 
     dids, data = authored(root)
     dids, data = dids[:limit], data[:limit]

@@ -3,6 +3,8 @@ next-action benchmark for LLM social-media agents.
 
 Stable names: :data:`ACTIONS`, :func:`blueprint.actions.action_of` and
 :func:`load_dataset`. Heavy libraries (torch, datasets) load only when used.
+ARCHITECTURE.md, at the repository's root, maps the package: the layers, one line per
+module, and where a new engine, metric, baseline or reader goes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ a thread; :data:`ACTIONS` fixes their order, which is also the order of the
 :func:`action_of` is the one place where a raw record becomes an action name. Every
 reader (Jetstream JSONL, repository CAR exports, getPostThread JSON) normalises its
 input into Jetstream-shaped events and asks this function, so the mapping in
-DESIGN.md is implemented exactly once.
+ARCHITECTURE.md (*Actions and thread shapes*) is implemented exactly once.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def quoted_uri(record: Mapping[str, Any]) -> str | None:
 
 def classify(collection: str, operation: str, *, is_reply: bool = False, quotes: bool = False) -> str | None:
     """Return the action of a commit from its collection, operation and, for post creates,
-    whether the record replies or quotes. None where the table in DESIGN.md lists none.
+    whether the record replies or quotes. None where the table in ARCHITECTURE.md lists none.
 
     This is the mapping itself; :func:`action_of` and the ingest stage's typed decoder
     both call it. A reply that also quotes is a ``reply``: it sits in a reply chain,

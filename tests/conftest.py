@@ -26,6 +26,13 @@ os.environ.update({
 })
 
 
+def pytest_collection_modifyitems(config, items):
+    """The quick tier (``-m quick``) is every test not marked ``full`` or ``slow``."""
+    for item in items:
+        if item.get_closest_marker("full") is None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.quick)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_CACHE, ignore_errors=True)
 

@@ -108,6 +108,7 @@ def test_a_collector_killed_and_restarted(tmp_path):
     assert server.connections[1]["cursor"] == orjson.loads(want[59])["time_us"] - 5_000_000
 
 
+@pytest.mark.full  # a capture killed and resumed: a minute
 def test_sigterm_closes_the_file_cleanly_and_the_capture_goes_on_later(tmp_path):
     with ReplayServer(real_lines(), pause_after=30) as server:
         want = server.select(set(WANTED))

@@ -11,6 +11,8 @@ from blueprint.actions import ACTIONS
 from blueprint.cli import main
 from blueprint.data import SPLITS
 
+pytestmark = pytest.mark.full  # the demo itself: minutes
+
 
 @pytest.fixture(scope="module")
 def demo(demo_project):

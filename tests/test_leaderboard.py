@@ -137,6 +137,7 @@ def test_meta_goes_into_the_results(scored, small_dataset, tiny_model, tmp_path)
     assert res["model_name"] == "my-model" and res["submission"]["meta"]["parameters"] == 1000
 
 
+@pytest.mark.full  # eight scoring processes: a minute
 def test_eight_scores_at_once_into_one_folder(scored, small_dataset, tiny_model, tmp_path):
     """Eight score processes write into one results folder while a reader keeps reading it: every file the
     reader sees is whole, and the leaderboard lists all eight."""

@@ -8,6 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.full  # notebooks in a real kernel, a demo made in one: minutes
+
 REPO = Path(__file__).resolve().parents[1]
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

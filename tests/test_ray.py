@@ -15,6 +15,8 @@ from blueprint.simpact.cluster import ClusterConfig
 from blueprint.simpact.ingest import IngestConfig
 from blueprint.simpact.pipeline import BuildConfig, EmbedConfig, build
 
+pytestmark = pytest.mark.full  # a Ray cluster started per test: tens of seconds each
+
 pytest.importorskip("ray")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from readme_blocks import JSON, PYTHON, SHELL, Block, block_env, demo_command, read_blocks
 
+pytestmark = pytest.mark.full  # every README block against a fresh demo: minutes
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 BLOCKS = read_blocks(README)

@@ -13,8 +13,9 @@ import pytest
 from blueprint.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install "
-                                                         "chromium); .ci/run installs it")
+pytestmark = [pytest.mark.full,  # a browser: tens of seconds
+              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                                          "(apt-get install chromium); .ci/run installs it")]
 
 
 @pytest.fixture(scope="module")

@@ -10,5 +10,5 @@ with fingerprints and manifests for resuming; :mod:`.config` holds every setting
 
 The pipeline stands on the shared foundations (:mod:`blueprint.embedding`,
 :mod:`blueprint.pii`, :mod:`blueprint.atproto`, :mod:`blueprint.data`); nothing outside
-the command line, the demo and the benchmarks imports it.
+the command line, the demo and the benchmarks imports it (ARCHITECTURE.md).
 """

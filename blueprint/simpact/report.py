@@ -90,13 +90,13 @@ def spread_labels(anchors: np.ndarray, coords: np.ndarray, iterations: int = 200
 
 
 def _plot(path: Path, coords: np.ndarray, labels: np.ndarray, k: int, title: str) -> None:
+    # a Figure of its own, not pyplot: the build can run inside a notebook, whose backend it must not change
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cmap = plt.get_cmap("tab10" if k <= 10 else "tab20" if k <= 20 else "hsv")
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20" if k <= 20 else "hsv"]
+    fig = Figure(figsize=(7, 6), dpi=110)
+    ax = fig.add_subplot()
     colours = cmap(labels % cmap.N if k <= 20 else labels / max(k - 1, 1))
     ax.scatter(coords[:, 0], coords[:, 1], c=colours, s=8, linewidths=0, alpha=0.8)
     if k <= 25:
@@ -112,7 +112,6 @@ def _plot(path: Path, coords: np.ndarray, labels: np.ndarray, k: int, title: str
     ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None, "Creation Time": None})  # no build time in the file
-    plt.close(fig)
 
 
 def write_cluster_reports(out_dir: Path, *, dids: Sequence[str], vectors: np.ndarray,
