@@ -72,17 +72,15 @@ class Replay:
         texts: list[int] = []
         self.texts = texts  # filled by _post
         examples, skipped, quarantined = self.report.examples, self.report.skipped, self.report.quarantined
-        post, edit, record = self._post, self._edit, self._record
+        # each action's handler, by action index: posts first, then edits, then records (ACTIONS' order)
+        handlers = [self._post if a <= _LAST_POST_KIND else self._edit if a <= _LAST_EDIT_KIND else self._record
+                    for a in range(len(ACTIONS))]
         cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
         for event in zip(*cols):
-            seq, a = event[0], event[1]
-            if a <= _LAST_POST_KIND:
-                why, suffix, ctx = post(*event)
-            elif a <= _LAST_EDIT_KIND:
-                why, suffix, ctx = edit(*event)
-            else:
-                why, suffix, ctx = record(*event)
+            a = event[1]
+            why, suffix, ctx = handlers[a](event)
             if why is None:
+                seq = event[0]
                 if ctx is not None:
                     for pos, (created, version) in enumerate(ctx):
                         ctx_ex.append(seq)
@@ -94,16 +92,16 @@ class Replay:
                 examples[ACTIONS[a]] += 1
             elif why in _BAD:
                 quarantined[why] += 1
-                bad_seq.append(seq)
+                bad_seq.append(event[0])
                 bad_reason.append(why)
             else:
                 skipped[why] += 1
         return {"ex": (ex_seq, ex_suffix), "ctx": (ctx_ex, ctx_pos, ctx_created, ctx_version), "texts": (texts,),
                 "bad": (bad_seq, bad_reason)}
 
-    def _post(self, seq: int, a: int, uid: int, parent: int, subj: int, actor: int, subj_did: int, rid: int,
-              in_scope: bool, ev_lang: bool, ev_topic: bool, has_text: bool, self_ref: bool) -> Outcome:
+    def _post(self, event: tuple) -> Outcome:
         """A post, reply or quote: its reply chain (at most ``max_depth`` messages) or its quoted post."""
+        seq, a, uid, parent, subj, actor, subj_did, rid, in_scope, ev_lang, ev_topic, has_text, self_ref = event
         reg, lang, topic = self.reg, self.lang, self.topic
         if reg[uid]:
             return "duplicate_record", False, None
@@ -141,9 +139,9 @@ class Replay:
         created, version = self.created, self.version
         return None, False, [(created[p], version[p]) for p in chain[:0:-1]]
 
-    def _edit(self, seq: int, a: int, uid: int, parent: int, subj: int, actor: int, subj_did: int, rid: int,
-              in_scope: bool, ev_lang: bool, ev_topic: bool, has_text: bool, self_ref: bool) -> Outcome:
+    def _edit(self, event: tuple) -> Outcome:
         """A post_update or post_delete: the post as it stood before is the context."""
+        seq, a, uid, parent, subj, actor, subj_did, rid, in_scope, ev_lang, ev_topic, has_text, self_ref = event
         if uid == -1 or not self.reg[uid] or self.deleted[uid]:
             return ("post_update_unseen" if a == _UPDATE else "post_delete_unseen"), False, None
         lang, topic = self.lang, self.topic
@@ -165,9 +163,9 @@ class Replay:
             return "off_topic", False, None
         return None, True, [before]
 
-    def _record(self, seq: int, a: int, uid: int, parent: int, subj: int, actor: int, subj_did: int, rid: int,
-                in_scope: bool, ev_lang: bool, ev_topic: bool, has_text: bool, self_ref: bool) -> Outcome:
+    def _record(self, event: tuple) -> Outcome:
         """A like, repost, follow or block, or the delete of one (resolved to its subject by its record key)."""
+        seq, a, uid, parent, subj, actor, subj_did, rid, in_scope, ev_lang, ev_topic, has_text, self_ref = event
         records = self.records
         suffix = False
         if a in _CREATES:
