@@ -180,6 +180,24 @@ def test_distinguishability_separates_different_sets():
     assert np.isnan(distinguishability(rng.normal(size=(3, 8)), rng.normal(size=(3, 8))))
 
 
+def test_every_cluster_has_its_distinguishability_even_one_without_texts():
+    """Clusters 0 and 1 have text rows, cluster 2 has none (a like and a follow): its row still states the
+    number, as not measurable (nan), and the cluster level is the mean over the clusters that have one."""
+    rng = np.random.default_rng(5)
+    refs = ["post"] * 20 + ["reply"] * 20 + ["like", "follow"]
+    clusters = [0] * 20 + [1] * 20 + [2, 2]
+    rows = np.arange(40)  # the rows with a text: clusters 0 and 1
+    real, generated = rng.normal(size=(40, 8)), rng.normal(loc=3, size=(40, 8))
+    d = score_distribution(refs, refs, clusters, reference_embeddings=real, prediction_embeddings=generated,
+                           embedding_rows=rows, folds=5, bootstrap=20)
+    by_hand = [distinguishability(real[:20], generated[:20]), distinguishability(real[20:], generated[20:])]
+    assert [d["per_cluster"][k]["distinguishability"] for k in (0, 1)] == by_hand
+    assert np.isnan(d["per_cluster"][2]["distinguishability"])
+    assert d["cluster_distinguishability"] == pytest.approx(np.mean(by_hand))
+    low, high = d["ci"]["cluster_distinguishability"]
+    assert low <= d["cluster_distinguishability"] <= high
+
+
 def test_diagonality():
     assert diagonality(np.eye(3)) == 1.0
     assert diagonality(np.ones((4, 4))) == 0.25

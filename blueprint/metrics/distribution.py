@@ -78,11 +78,12 @@ class Distinguishability:
     ``ci_method``): a refit per resample would cost a cross-validation each.
     """
 
-    def __init__(self, real: np.ndarray, generated: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int,
-                 progress: bool) -> None:
+    def __init__(self, real: np.ndarray, generated: np.ndarray, clusters: np.ndarray, ids: np.ndarray, *, folds: int,
+                 seed: int, progress: bool) -> None:
+        """``clusters``: the cluster of each embedded row; ``ids``: every cluster of the split, those without a
+        text row included (their value is nan, not absent)."""
         from blueprint.progress import progress_bar
 
-        ids = np.unique(clusters)
         self.per_cluster: dict[int, float] = {}
         self.per_correct: dict[int, np.ndarray] = {}
         with progress_bar(total=len(ids) + 1, desc="distinguishability", unit="fit", enabled=progress) as bar:

@@ -264,7 +264,7 @@ def score_distribution(references, predictions, clusters: Sequence[int] | np.nda
         int(k): {"action_js": action_js(t[c == k], p[c == k]), "n": int((c == k).sum())} for k in ids}
     tells = None
     if emb is not None:
-        tells = dist.Distinguishability(*emb, c[rows], folds=folds, seed=seed, progress=progress)
+        tells = dist.Distinguishability(*emb, c[rows], ids, folds=folds, seed=seed, progress=progress)
         population["distinguishability"] = tells.accuracy
         for cluster, a in tells.per_cluster.items():
             per_cluster[cluster]["distinguishability"] = a
