@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +25,11 @@ os.environ.update({
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     "BLUEPRINT_CACHE": str(_CACHE / "blueprint"),
 })
+
+
+# hypothesis keeps no example database: it would write .hypothesis/ into the checkout
+settings.register_profile("blueprint", database=None)
+settings.load_profile("blueprint")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -125,30 +131,30 @@ def small_dataset(small_build) -> Path:
     return small_build()
 
 
-# what a fresh clone holds, for the README's commands: everything but local state
-_NOT_IN_A_CLONE = {".git", ".venv", "demo-out", "__pycache__", ".pytest_cache"}
-
-
 @pytest.fixture(scope="session")
 def demo_project(tmp_path_factory) -> Path:
-    """A working copy of the repository (its top-level entries linked) in which the README's own demo command
-    has just run: ``demo-out/`` there is a fresh demo output, made once per test session.
+    """A fresh clone of the repository (:func:`helpers.tracked_copy`: the tracked files, copied and committed) in
+    which the README's own demo command has just run: ``demo-out/`` there is a fresh demo output, made once per
+    test session. Nothing in the user's checkout is read but its tracked files, and nothing there is written.
 
     The README test runs every block in this folder; the notebook and demo tests read its ``demo-out``.
+    ``BLUEPRINT_TEST_DEMO_OUT`` names a finished demo output to copy instead of running the demo (the README
+    test's nested run of the suite uses it, to not build the same demo twice).
     """
     import subprocess
 
+    from helpers import tracked_copy
     from readme_blocks import block_env, demo_command, read_blocks
 
-    root = tmp_path_factory.mktemp("project")
-    for entry in REPO.iterdir():
-        if entry.name not in _NOT_IN_A_CLONE and not entry.name.endswith(".egg-info"):
-            (root / entry.name).symlink_to(entry)
+    root = tracked_copy(REPO, tmp_path_factory.mktemp("project"), commit=True)
     demo = [b for b in read_blocks(REPO / "README.md") if b.kind == "demo"]
     assert len(demo) == 1, "the README must mark exactly one block 'readme-test: demo'"
     command = demo_command(demo[0])
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=block_env(), capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, f"{command!r} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    if os.environ.get("BLUEPRINT_TEST_DEMO_OUT"):
+        shutil.copytree(os.environ["BLUEPRINT_TEST_DEMO_OUT"], root / "demo-out", symlinks=True)
+    else:
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=block_env(),
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{command!r} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     assert (root / "demo-out" / "dataset" / "blueprint_manifest.json").is_file()
     return root

@@ -42,3 +42,25 @@ def write_lines(path: Path, events, raw_lines=()) -> Path:
             fh.write(raw + b"\n")
     return path
 
+
+
+def tracked_copy(repo: Path, dest: Path, *, commit: bool = False) -> Path:
+    """The repository as a fresh clone holds it: its tracked files only, copied (never linked), so that a test
+    neither reads nor writes what a user made in their checkout (``demo-out/``, ``results/``, a secret).
+
+    With ``commit``, the copy is a git repository of its own with those files committed, so that ``git status``
+    there lists exactly what the commands run in it wrote."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True).stdout
+    for rel in filter(None, listed.decode().split("\0")):
+        src = repo / rel
+        if src.is_file():  # a file deleted in the work tree but not yet from the index is not in a clone
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel, follow_symlinks=False)
+    if commit:
+        git = ["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "a fresh clone"]):
+            subprocess.run([*git, *args], cwd=dest, capture_output=True, check=True)
+    return dest

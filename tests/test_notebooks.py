@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import tracked_copy
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.full  # notebooks in a real kernel, a demo made in one: minutes
@@ -47,24 +48,11 @@ def test_notebook_runs(name: str, demo_project: Path, tmp_path: Path, monkeypatc
     monkeypatch.setenv("BLUEPRINT_DEMO", str(demo_project / "demo-out"))
     monkeypatch.setenv("BLUEPRINT_NOTEBOOK_WORK", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+    notebooks = demo_project / "notebooks"  # a clone's copy: a notebook's run writes nothing into the checkout
+    nb = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(notebooks)}})
     client.execute()  # raises CellExecutionError, with the cell and its traceback, when a cell fails
     _check(nb, name)
-
-
-def _tracked_copy(dest: Path) -> Path:
-    """The repository as a fresh clone holds it: the tracked files only (no demo-out/, no .venv/)."""
-    import shutil
-    import subprocess
-
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    for rel in filter(None, listed.decode().split("\0")):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel, follow_symlinks=False)
-    return dest
 
 
 def test_a_notebook_opened_before_any_demo_makes_it_in_its_kernel(demo_project, tmp_path, monkeypatch):
@@ -73,7 +61,7 @@ def test_a_notebook_opened_before_any_demo_makes_it_in_its_kernel(demo_project, 
 
     ``demo_project`` runs first so that the embedding cache of this session is warm: the same texts are not
     embedded twice."""
-    clone = _tracked_copy(tmp_path / "clone")
+    clone = tracked_copy(REPO, tmp_path / "clone")
     monkeypatch.delenv("BLUEPRINT_DEMO", raising=False)
     monkeypatch.setenv("BLUEPRINT_NOTEBOOK_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")

@@ -291,3 +291,39 @@ def test_export_in_worker_processes_is_the_same_bytes(built, tmp_path, monkeypat
     assert files and files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*")
                                      if p.is_file())
     assert all(filecmp.cmp(tmp_path / "one" / f, tmp_path / "two" / f, shallow=False) for f in files)
+
+
+def test_private_files_inside_a_git_work_tree_that_does_not_ignore_them_are_warned_of(
+        tmp_path: Path, real_data: Path, tiny_model: Path, caplog) -> None:
+    """A secret or a raw work folder written inside a git checkout that does not ignore them is one ``git add .``
+    from public: the build says so and how to ignore them; once ignored, it is silent. The advice is run as given."""
+    import subprocess
+
+    repo = tmp_path / "project"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    args = ["build", str(real_data), "--out", str(repo / "ds"), "--partitions", "2", "--size-min", "1",
+            "--topics", "none", "--langs", "any", "--min-user-posts", "1", "--model", str(tiny_model),
+            "--workers", "1", "--secret-file", str(repo / "keys" / "my.secret"), "--hold-out-labels",
+            str(repo / "labels.jsonl")]
+    caplog.set_level(logging.WARNING, logger="blueprint")
+    main(args)
+    err = caplog.text
+    advice = re.findall(r"Ignore it with: (echo '.*' >> \S+)", err)
+    assert len(advice) == 3, err  # the work folder, the secret, the labels
+    assert any("ds-work" in a for a in advice) and any("keys/my.secret" in a for a in advice)
+    assert all(str(repo) in a for a in advice)
+    for command in advice:
+        subprocess.run(["bash", "-c", command], check=True)
+    untracked = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+    assert not [u for u in untracked if "secret" in u or "-work/" in u or "labels" in u], untracked
+    caplog.clear()
+    main([*args, "--resume"])
+    assert "Ignore it with" not in caplog.text
+
+    # outside any work tree, nothing to say
+    outside = tmp_path / "plain"
+    caplog.clear()
+    main([*args[:3], str(outside / "ds"), *args[4:-4], "--secret-file", str(outside / "s.key"), "--resume"])
+    assert "Ignore it with" not in caplog.text

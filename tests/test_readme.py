@@ -44,10 +44,22 @@ def test_readme_block(block: Block, demo_project: Path) -> None:
                 except json.JSONDecodeError as exc:
                     pytest.fail(f"README line {n} is not JSON: {exc}")
         return
+    _run_block(block, demo_project)
+
+
+_RAN: set[int] = set()  # the README lines whose blocks have run in demo_project, in this session
+
+
+def _runnable(block: Block) -> bool:
+    return block.lang in SHELL | PYTHON and block.kind is None
+
+
+def _run_block(block: Block, cwd: Path) -> None:
     cmd = ["bash", "-euo", "pipefail", "-c", block.code] if block.lang in SHELL else [sys.executable, "-c", block.code]
-    proc = subprocess.run(cmd, cwd=demo_project, env=block_env(), capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=cwd, env=block_env(), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (f"README block at line {block.line} failed with exit {proc.returncode}:\n"
                                   f"{block.code}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
+    _RAN.add(block.line)
 
 
 def test_readme_marks_the_demo_and_the_test_command() -> None:
@@ -97,3 +109,43 @@ def test_every_link_inside_the_readme_has_its_heading() -> None:
     assert links and not links - anchors, f"links to missing headings: {sorted(links - anchors)}"
     for path in re.findall(r"\]\((?!#|https?://)([^)]+)\)", text):  # links to files in the repository
         assert (REPO / path).exists(), path
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` but git's own and Python's caches."""
+    import hashlib
+
+    skip = {".git", "__pycache__", ".pytest_cache"}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not skip & set(p.relative_to(root).parts)}
+
+
+def test_the_suite_run_after_the_readme_keeps_every_user_file(demo_project: Path) -> None:
+    """A user followed the README in their checkout, then ran the tests: the tests pass, and every file the README
+    made there (results, predictions, adapters, the secret, the work folders) keeps its checksum.
+
+    ``demo_project`` is that checkout once the README's blocks have run in it (they are run here if this test runs
+    alone). Every command wrote only what ``.gitignore`` covers, so ``git status`` lists nothing. The README's
+    tests then run again, from inside it, as the user would run them (the demo output is copied, not rebuilt)."""
+    for block in BLOCKS:
+        if _runnable(block) and block.line not in _RAN:
+            _run_block(block, demo_project)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=demo_project,
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "", f"the README's commands wrote files that .gitignore does not cover:\n{status}"
+    before = _checksums(demo_project)
+    made = {p.split("/")[0] for p in before} - {p.split("/")[0] for p in _tracked(demo_project)}
+    assert {"results", "preds", "adapters", "my.secret", "my-dataset"} <= made, sorted(made)
+    env = {**block_env(), "BLUEPRINT_TEST_DEMO_OUT": str(demo_project / "demo-out"), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_readme.py", "-q", "-x", "-m", "not slow",
+                           "-k", "not keeps_every_user_file", "-p", "no:cacheprovider"],
+                          cwd=demo_project, env=env, capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, f"the README's tests failed when run in a used checkout:\n{proc.stdout[-6000:]}"
+    after = _checksums(demo_project)
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert not changed, f"the tests changed files in the user's checkout: {changed[:20]}"
+
+
+def _tracked(root: Path) -> list[str]:
+    out = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout
+    return out.splitlines()

@@ -28,6 +28,7 @@ import orjson
 
 from blueprint._io import read_json, write_json
 from blueprint.errors import BadInputError
+from blueprint.gitignore import warn_if_unignored
 from blueprint.simpact.cluster import cluster_users
 from blueprint.simpact.config import (
     BuildConfig,
@@ -159,6 +160,7 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         shutil.rmtree(work / "ingest")
     work.mkdir(parents=True, exist_ok=True)
     secret_path, secret, _ = _secret(secret_file, work)
+    _warn_unignored(work, secret_path, cfg.hold_out_labels)
     secret_note = "" if secret_file is not None else (
         "**The pseudonym secret of this build was generated for it and lives with its intermediate files:** "
         + NOT_KEPT.format(path="it") + ".")
@@ -220,6 +222,15 @@ def _secret(secret_file: str | os.PathLike[str] | None, work: Path) -> tuple[Pat
     log.warning("privacy: a NEW pseudonym secret was generated %s and stored with mode 0600 at %s; %s.",
                 how, path, NOT_KEPT.format(path=path))
     return path, secret, True
+
+
+def _warn_unignored(work: Path, secret: Path, labels: str | None) -> None:
+    """The private files of a build, inside a git work tree that does not ignore them, are one commit from public."""
+    work_warned = warn_if_unignored(work, "the build's work folder (raw records and reports)")
+    if not (work_warned and work.resolve() in secret.resolve().parents):
+        warn_if_unignored(secret, "the pseudonym secret")
+    if labels is not None:
+        warn_if_unignored(labels, "the held-out test labels")
 
 
 def _log_ingest(r: dict) -> None:
