@@ -64,8 +64,9 @@ def test_exit_codes_warnings_and_nothing_written(tmp_path, ids, small_dataset, c
     broken = _write(tmp_path / "bad.jsonl", [{"id": i, "action": "dance"} for i in ids])
     assert main(base + [str(broken)]) == 2
     err = capsys.readouterr().err
-    # one problem per line, and the uncovered split; capped at 50, with the count of the rest
-    assert f"{len(ids) + 1} problem(s)" in err and f"... and {len(ids) + 1 - 50} more" in err
+    # one problem per line, and no row counted again as missing: each line names its id; capped at 50
+    assert f"{len(ids)} problem(s)" in err and f"... and {len(ids) - 50} more" in err
+    assert "have no prediction" not in err
     assert set(tmp_path.iterdir()) == before | {broken}
     assert main(base + [str(ok), "--max-bytes", "10"]) == 2
     assert "over the 10-byte cap" in capsys.readouterr().err
@@ -108,3 +109,36 @@ def test_the_fast_and_the_careful_path_read_the_same_rows(tmp_path, ids):
     strip = lambda p: [{k: v for k, v in r.items() if k != "_line"} for r in p.rows]  # noqa: E731
     assert strip(fast) == strip(careful) == rows
     assert not validate(fast, ids) and not validate(careful, set(ids))
+
+
+def test_problems_in_line_order_under_a_header_at_the_first(tmp_path, ids, small_dataset, capsys):
+    rows = [{"id": i, "action": "like"} for i in ids]
+    rows[2] = {"id": ids[1], "action": "like"}  # line 3 repeats line 2's id: found after the per-line pass
+    rows[5] = {"id": ids[5], "action": "lik"}  # line 6: an invalid line, whose id is not missing for it
+    del rows[9]  # a row with no line at all
+    path = _write(tmp_path / "p.jsonl", rows)
+    problems = validate(read_predictions(path), ids)
+    assert [(p.line, p.field) for p in problems] == [(3, "id"), (6, "action"), (None, "id")]
+    # ids[2] (replaced by the repeat) and ids[9] (no line); not ids[5], whose line is invalid
+    assert "2 rows of the evaluated split have no prediction" in problems[-1].message
+    assert ids[2] in problems[-1].message and ids[9] in problems[-1].message and ids[5] not in problems[-1].message
+    assert main(["validate", str(path), "--dataset", str(small_dataset), "--config", CONFIG]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:3: 3 problem(s)" in err  # the header cites the first problem's line
+
+
+def test_a_submission_for_another_config_is_named_as_such(tmp_path, small_dataset, capsys, caplog):
+    persona = read_split(small_dataset, "5_clusters_c1", "test", columns=["id"])["id"].to_pylist()
+    path = _write(tmp_path / "c1.jsonl", [{"id": i, "action": "like"} for i in persona])
+    assert main(["validate", str(path), "--dataset", str(small_dataset), "--config", CONFIG]) == 2
+    err = capsys.readouterr().err
+    assert f"cover 5_clusters_c1/test ({len(persona)} rows), not 5_clusters/test" in err
+    assert "--config 5_clusters_c1" in err and "1 problem(s)" in err
+    valid = read_split(small_dataset, "5_clusters", "validation", columns=["id"])["id"].to_pylist()
+    path = _write(tmp_path / "val.jsonl", [{"id": i, "action": "like"} for i in valid])
+    assert main(["score", str(path), "--dataset", str(small_dataset), "--config", "5_clusters_c1", "--out",
+                 str(tmp_path / "r.json")]) == 2
+    out = capsys.readouterr()
+    # the config that covers the most of the file: the partition (the same ids in 2_clusters, the first by name)
+    assert "cover 2_clusters/validation" in out.err or "cover 5_clusters/validation" in out.err
+    assert out.out == "" and "no --name" not in caplog.text  # score says nothing before validation passes

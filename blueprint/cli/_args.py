@@ -19,8 +19,32 @@ from blueprint.errors import BadInputError
 _FLAGS = "_blueprint_flags"  # parser attribute: config field -> the flag that sets it
 
 
+class DefaultsShown(argparse.HelpFormatter):
+    """Every option's help ends with its default, as the user would type it (:func:`show`), unless the help
+    already gives it or there is none to give (no value, a switch, a help action)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction, argparse._VersionAction)
+        if (not action.option_strings or isinstance(action, quiet) or action.default in (None, argparse.SUPPRESS)
+                or "default" in text.lower()):
+            return action.help
+        return f"{text} (default: {show(action.default).replace('%', '%%')})"
+
+
+class _RawDefaultsShown(argparse.RawDescriptionHelpFormatter, DefaultsShown):
+    pass
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+    """argparse, but usage errors are one line and exit 2 like every other bad input, and every option's help
+    shows its default (:class:`DefaultsShown`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = kwargs.get("formatter_class", argparse.HelpFormatter)
+        kwargs["formatter_class"] = _RawDefaultsShown if issubclass(given, argparse.RawDescriptionHelpFormatter) \
+            else DefaultsShown
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise BadInputError(f"{message} (see: {self.prog} --help)")

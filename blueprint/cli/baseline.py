@@ -16,11 +16,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dataset_options(p)
     p.add_argument("--out", required=True, type=Path, help="the predictions file to write (JSONL)")
     # each baseline keeps its own defaults: only the options given are passed on
-    p.add_argument("--seed", type=int, default=None, help="random, persona_prior (sample), retrieval, gbdt")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random, persona_prior (sample), retrieval, gbdt (default: each baseline's own, 0)")
     p.add_argument("--mode", choices=("argmax", "sample"), default=None,
                    help="persona_prior: argmax (default) or sampled from the cluster's mix")
     p.add_argument("--engine", choices=("auto", "lightgbm", "sklearn"), default=None,
-                   help="gbdt: LightGBM when installed (auto), or scikit-learn's HistGradientBoosting")
+                   help="gbdt: LightGBM when installed (auto, the default), or scikit-learn's HistGradientBoosting")
     p.add_argument("--model", default=None,
                    help="retrieval, gbdt: the context embedding model (default: the packaged all-MiniLM-L6-v2)")
 

@@ -27,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     option(p, "--cluster-method", choices=("auto", "exact", "fast"), source=ClusterConfig, field="method",
            help="exact (k-means-constrained), fast (k-means plus repair) or auto (default)")
     option(p, "--seed", type=int, source=ClusterConfig, help="random seed (default: %(default)s)")
-    p.add_argument("--secret-file", type=Path, default=None, help="pseudonym secret (at least 32 bytes)")
+    p.add_argument("--secret-file", type=Path, default=None,
+                   help="pseudonym secret (at least 32 bytes); created there when missing (default: a new "
+                        "secret in the work folder)")
     # embeddings
     option(p, "--model", source=EmbedConfig, help="embedding model: 'default', a local folder or a Hub id")
     option(p, "--pooling", choices=("auto", "cls", "mean"), source=EmbedConfig,

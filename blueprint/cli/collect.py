@@ -19,12 +19,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     option(p, "--collections", nargs="+", metavar="NSID", source=CollectConfig,
            help="collections to ask for (default: the five behind the 13 actions: post, like, repost, follow, "
                 "block)")
-    p.add_argument("--dids", type=Path, default=None, metavar="FILE", help="only these users (one DID per line)")
+    p.add_argument("--dids", type=Path, default=None, metavar="FILE",
+                   help="only these users (one DID per line) (default: every user)")
     stop = p.add_mutually_exclusive_group()
     option(stop, "--until", default=None, metavar="TIME", field="until_us",
-           help="stop at the first event at or after TIME (ISO 8601, or unix microseconds)")
+           help="stop at the first event at or after TIME (ISO 8601, or unix microseconds) (default: run until "
+                "Ctrl-C)")
     option(stop, "--max-events", type=int, metavar="N", source=CollectConfig,
-           help="stop once the capture holds N events (counted over restarts)")
+           help="stop once the capture holds N events (counted over restarts) (default: no limit)")
     option(p, "--window-s", type=float, source=CollectConfig,
            help="a reconnection asks for events from the cursor minus this many seconds (default {default})")
     option(p, "--flush-s", type=float, source=CollectConfig,

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     option(p, "--batch-size", type=int, source=cfg, help="rows per device step (default: %(default)s)")
     option(p, "--grad-accum", type=int, source=cfg, help="steps accumulated per optimizer step (default: %(default)s)")
     option(p, "--max-steps", type=int, source=cfg, help="stop after N optimizer steps (a quick run)")
-    option(p, "--limit", type=int, source=cfg, help="train on N rows (a seeded sample)")
+    option(p, "--limit", type=int, source=cfg, help="train on N rows (a seeded sample) (default: every row)")
     option(p, "--eval-limit", type=int, source=cfg, help="validation rows (default {default})")
     option(p, "--max-length", type=int, source=cfg, help="tokens per training example at most (default: %(default)s)")
     option(p, "--style", choices=("chat", "plain"), source=cfg,

@@ -36,7 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     option(p, "--temperature", type=float, source=GenerationConfig, help="0 (default) is greedy decoding")
     option(p, "--top-p", type=float, source=GenerationConfig,
            help="nucleus sampling (with --temperature > 0; default: %(default)s)")
-    option(p, "--seed", type=int, source=GenerationConfig, help="for sampling (--temperature > 0)")
+    option(p, "--seed", type=int, source=GenerationConfig,
+           help="for sampling (--temperature > 0) and for the --limit sample (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="answer only N rows, a sample stratified by persona cluster and drawn with --seed (the same "
+                        "rows on every run); their ids go to PRED.subset.txt, for score --subset (default: every "
+                        "row)")
     option(p, "--batch-size", type=int, source=GenerationConfig, help="transformers: prompts per generate call")
     p.add_argument("--device", default=None, help="transformers: cpu, cuda, cuda:1 (default: cuda when there)")
     option(p, "--dtype", choices=("auto", "float32", "bfloat16", "float16"), source=TransformersEngine,
@@ -66,7 +71,7 @@ def run(a: argparse.Namespace) -> None:
         else:
             engine = TransformersEngine(a.model, style=a.style, generation=gen, device=a.device, dtype=a.dtype)
         r = predict(engine, a.dataset, a.config, a.out, split=a.split, persona=a.persona, fallback=a.fallback,
-                    resume=a.resume, progress=not a.quiet)
+                    resume=a.resume, progress=not a.quiet, limit=a.limit, seed=a.seed)
     fb = r["fallback"]
     print(f"{a.out}: {r['rows']} predictions ({a.config}/{a.split}); parsed {r['parsed']}, fallback "
           f"{r['fallbacks']} ({r['fallback_rate']:.1%}, action {fb['action']})")
@@ -75,3 +80,7 @@ def run(a: argparse.Namespace) -> None:
     if r["errors"]:
         print("  unusable: " + "; ".join(f"{k}: {v}" for k, v in r["errors"].items()))
     print(f"  raw answers {r['raw_answers']}; report {report_path_for(a.out)}")
+    if r.get("subset"):
+        sub = r["subset"]
+        print(f"  a subset of {sub['rows']} of {sub['original']} rows (--limit {sub['limit']}, seed {sub['seed']}); "
+              f"its ids: {sub['file']} (score it with --subset {sub['file']})")

@@ -12,7 +12,14 @@ from blueprint.metrics.config import ScoreConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score a predictions file into a results JSON (and a per-sample JSONL)")
+    p = sub.add_parser("score", help="score a predictions file into a results JSON (and a per-sample JSONL)",
+                       description="Validates a predictions file against a split (as blueprint validate), then "
+                                   "scores every metric with bootstrap intervals: action accuracy and macro-F1, "
+                                   "rare-action and per-cluster scores, the text metrics (cosine, embedding JS, "
+                                   "TF-IDF Jaccard, ROUGE-L, BERTScore), action JS, diagonality and "
+                                   "distinguishability. Writes OUT (JSON, the leaderboard's input) and "
+                                   "OUT.samples.jsonl (one line per row). Nothing is printed or written for a "
+                                   "file that fails validation (exit 2).")
     p.add_argument("predictions", type=Path, nargs="?", help=PREDICTIONS_HELP)
     p.add_argument("--dataset", type=Path, help="the exported dataset directory (a folder with README.md and data/)")
     p.add_argument("--config",
@@ -23,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of a results file and exit")
     p.add_argument("--name", default=None, help="model name on the leaderboard (default: the model blueprint "
                                                 "predict ran, else the file's stem)")
+    p.add_argument("--subset", type=Path, default=None, metavar="IDS_FILE",
+                   help="score only these rows (one id per line: the PRED.subset.txt of predict --limit); the "
+                        "results are marked partial and ranked apart from full runs (default: every row)")
     p.add_argument("--labels", type=Path, default=None,
                    help="the hidden test labels written by build --hold-out-labels")
     option(p, "--bootstrap", type=int, source=ScoreConfig,
@@ -36,7 +46,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
-    from blueprint.leaderboard.score import default_model_name, rare_actions_for, results_schema, score, write_results
+    from blueprint.leaderboard.score import (
+        default_model_name,
+        rare_actions_for,
+        results_schema,
+        score,
+        shown_value,
+        write_results,
+    )
     from blueprint.metrics.config import DEFAULT_RARE
 
     if a.schema:
@@ -55,10 +72,14 @@ def run(a: argparse.Namespace) -> None:
         rare = tuple(x.strip() for x in a.rare.split(",") if x.strip())
     cfg = ScoreConfig(bootstrap=a.bootstrap, seed=a.seed, model=a.model, bertscore=not a.no_bertscore, rare=rare,
                       progress=not a.quiet)
-    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name or default_model_name(a.predictions,
-                                                                                                      a.meta),
-                labels=a.labels, score_config=cfg, meta=a.meta)
+    res = score(a.predictions, a.dataset, a.config, a.split, model_name=a.name, labels=a.labels, score_config=cfg,
+                meta=a.meta, subset=a.subset, default_name=lambda: default_model_name(a.predictions, a.meta))
     write_results(res, a.out)
     r = res["results"]
-    print(f"{a.out}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, rare macro-F1 "
-          f"{r['rare_macro_f1']:.4f}, cluster macro-F1 {r['cluster_macro_f1']:.4f}, action JS {r['action_js']:.4f}")
+    shown = ", ".join(f"{label} {shown_value(r, m)}" for label, m in (
+        ("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("rare macro-F1", "rare_macro_f1"),
+        ("cluster macro-F1", "cluster_macro_f1"), ("action JS", "action_js")))
+    n = res["n-samples"]
+    partial = res["config"]["partial"]
+    rows = f"{n['effective']} of {n['original']} rows, partial" if partial else f"{n['evaluated']} rows"
+    print(f"{a.out}: {shown} ({rows})")

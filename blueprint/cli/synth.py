@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
            help="share of lines followed by a malformed line (default %(default)s)")
     option(p, "--days", type=float, source=SynthConfig, help="days the corpus spans (default: %(default)s)")
     option(p, "--compress", choices=("gz", "zst"), source=SynthConfig, help="compress each hourly file with gzip "
-                                                                            "or zstd")
+                                                                            "or zstd (default: not compressed)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 

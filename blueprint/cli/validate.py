@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("predictions", type=Path, help=PREDICTIONS_HELP)
     dataset_options(p)
     p.add_argument("--meta", type=Path, default=None, help="the submission's meta file (JSON)")
+    p.add_argument("--subset", type=Path, default=None, metavar="IDS_FILE",
+                   help="the file must cover only these rows (one id per line: the PRED.subset.txt of "
+                        "predict --limit) (default: every row of the split)")
     option(p, "--max-bytes", type=int, source=submission.read_predictions,
            help="refuse a predictions file larger than this, before reading it (default: 200 MB)")
 
@@ -38,10 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> None:
     from blueprint.leaderboard.score import check
 
-    n, warnings = check(a.predictions, a.dataset, a.config, a.split, max_bytes=a.max_bytes, meta=a.meta)
+    n, warnings = check(a.predictions, a.dataset, a.config, a.split, max_bytes=a.max_bytes, meta=a.meta,
+                        subset=a.subset)
     for w in warnings[:50]:
         print(f"{a.predictions}: warning: {w}", file=sys.stderr)
     if len(warnings) > 50:
         print(f"{a.predictions}: ... and {len(warnings) - 50:,} more warnings", file=sys.stderr)
-    print(f"{a.predictions}: OK, {n} predictions cover {a.config}/{a.split}"
+    what = f"the {n} rows of {a.subset}" if a.subset else f"{a.config}/{a.split}"
+    print(f"{a.predictions}: OK, {n} predictions cover {what}"
           + (f" ({len(warnings):,} warnings)" if warnings else ""))

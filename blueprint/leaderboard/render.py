@@ -1,11 +1,15 @@
 """The leaderboard: every results file in a folder, ranked, as a static site, Markdown and JSON.
 
+Only results scored on the same rows of the same dataset build are ranked together
+(:mod:`blueprint.leaderboard.groups`): each group gets its own table, with the build's
+fingerprint, and every group after the first says why it stands apart.
+
 The site has no external assets (inline CSS, JavaScript and SVG), so it opens from a
 ``file://`` URL with no network:
 
-- ``index.html``: the table, sortable by any column (click a header), with every
+- ``index.html``: a table per group, sortable by any column (click a header), with every
   headline metric and its interval and the model's meta, and a chart of macro-F1 with
-  its intervals;
+  its intervals; a wide table scrolls inside its frame, the model column stays in view;
 - ``models/<n>.html``: per model, the per-cluster table, per-action F1 bars, the action
   confusion matrix and the diagonality heat maps;
 - ``leaderboard.md`` and ``leaderboard.json``: the same rows.
@@ -19,48 +23,26 @@ import html
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from blueprint._io import atomic_dir, read_json
+from blueprint._io import atomic_dir
 from blueprint.actions import ACTIONS
-from blueprint.errors import BadInputError
-from blueprint.leaderboard.score import LEADERBOARD, results_schema
-from blueprint.metrics.registry import get_metric
+from blueprint.leaderboard.charts import bar_chart, heat_map, value_of
+from blueprint.leaderboard.groups import Group, collect, group, raise_if_mixed, short
+from blueprint.leaderboard.score import LEADERBOARD
+from blueprint.metrics.config import MIN_ROWS
+from blueprint.metrics.registry import get_metric, why_undefined
+
+__all__ = ["collect", "group", "render", "markdown", "as_json", "index_page", "model_page"]
 
 COLUMNS = ("model", "dataset config", "split", "n", *LEADERBOARD)
 META_COLUMNS = ("parameters", "trained_on", "saw_train_split")
 
 
-def collect(results_dir: str | os.PathLike[str]) -> list[dict]:
-    """Read every ``*.json`` results file, checked against the results schema; rank by macro-F1, accuracy, name."""
-    import jsonschema
-
-    d = Path(results_dir)
-    if not d.is_dir():
-        raise BadInputError("no such results directory", path=d)
-    validator = jsonschema.Draft202012Validator(results_schema())
-    rows = []
-    for f in sorted(d.glob("*.json")):
-        res = read_json(f)
-        error = next(iter(sorted(validator.iter_errors(res), key=lambda e: list(e.path))), None)
-        if error is not None:
-            where = "/".join(str(p) for p in error.path) or None
-            raise BadInputError(f"not a BluePrint results file: {error.message}", path=f, field=where)
-        rows.append(res)
-    if not rows:
-        raise BadInputError("no results files (*.json) found", path=d)
-    rows.sort(key=lambda r: (-_num(r["results"]["macro_f1"]), -_num(r["results"]["accuracy"]), r["model_name"]))
-    return rows
-
-
-def _num(v) -> float:
-    return v if isinstance(v, (int, float)) and v == v else float("-inf")
-
-
 def _value(r: dict, m: str) -> float | None:
-    v = r["results"].get(m)
-    return float(v) if isinstance(v, (int, float)) and v == v else None
+    return value_of(r, m)
 
 
 def _number(r: dict, m: str) -> str:
@@ -68,7 +50,7 @@ def _number(r: dict, m: str) -> str:
         return "–"
     v = _value(r, m)
     if v is None:  # nan: not measurable for this submission
-        return "n/a"
+        return f"n/a ({why_undefined(m)})"
     ci = r.get("ci", {}).get(m)
     text = f"{v:.4f} ±{(ci[1] - ci[0]) / 2:.4f}" if ci else f"{v:.4f}"
     info = get_metric(m)
@@ -96,28 +78,48 @@ def _direction(m: str) -> str:
     return "higher is better" if info.higher_is_better else "lower is better"
 
 
+_NOTE = ("Next-action prediction. Only results scored on the same rows of the same dataset build are ranked "
+         "together: one table per group, each with its build's fingerprint. Ranked by macro-F1 (the mean of "
+         "per-action F1, not accuracy). `cluster_*` is the mean over persona clusters; for average and max cosine, "
+         "embedding JS and TF-IDF Jaccard it is the paper's number. ± is half the 95% bootstrap interval (none for "
+         "max cosine: the bootstrap cannot bound a maximum). A dash: not scored for this submission; n/a: not "
+         f"defined on its rows. Fewer than {MIN_ROWS} rows cannot be read (see the dataset card).")
+
+
 def markdown(rows: list[dict]) -> str:
-    lines = ["# BluePrint leaderboard", "",
-             "Next-action prediction. Ranked by macro-F1 (the mean of per-action F1, not accuracy). "
-             "`cluster_*` is the mean over persona clusters; for average and max cosine, embedding JS and TF-IDF "
-             "Jaccard it is the paper's number. ± is half the 95% bootstrap interval (none for max cosine: the "
-             "bootstrap cannot bound a maximum). A dash: not scored for this submission.", "",
-             "Directions: " + "; ".join(f"`{m}` {_direction(m)}" for m in LEADERBOARD) + ".", "",
-             "| rank | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
-    for i, r in enumerate(rows, start=1):
-        lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
+    lines = ["# BluePrint leaderboard", "", _NOTE, "",
+             "Directions: " + "; ".join(f"`{m}` {_direction(m)}" for m in LEADERBOARD) + "."]
+    for g in group(rows):
+        lines += ["", f"## {g.label}", ""]
+        if g.why_apart:
+            lines += [g.why_apart, ""]
+        if g.n < MIN_ROWS:
+            lines += [_too_few(g.n), ""]
+        lines += ["| rank | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+        for i, r in enumerate(g.rows, start=1):
+            lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
     return "\n".join(lines) + "\n"
 
 
+def _too_few(n: int) -> str:
+    return (f"Only {n} rows: too few to read (under {MIN_ROWS}); the ranks of this group are mostly chance.")
+
+
 def as_json(rows: list[dict]) -> list[dict]:
-    """The leaderboard's rows: rank, model, config, every headline metric with its interval, and the meta."""
+    """The leaderboard's rows: the group (fingerprint, config, split, rows, subset), the rank inside it, the model,
+    every headline metric with its interval, the meta and the model's page."""
     out = []
-    for i, r in enumerate(rows, start=1):
-        out.append({"rank": i, "model_name": r["model_name"], "dataset_config": r["config"]["dataset_config"],
-                    "split": r["config"]["split"], "n": r["n-samples"]["evaluated"],
-                    "results": {m: _value(r, m) for m in LEADERBOARD if m in r["results"]},
-                    "ci": {m: r.get("ci", {}).get(m) for m in LEADERBOARD if r.get("ci", {}).get(m)},
-                    "meta": (r.get("submission") or {}).get("meta", {}), "page": _page_name(i, r)})
+    for gi, g in enumerate(group(rows), start=1):
+        about = {"index": gi, "label": g.label, "dataset_fingerprint": g.key.fingerprint,
+                 "dataset_config": g.key.dataset_config, "split": g.key.split, "ids_sha256": g.key.ids,
+                 "partial": g.key.partial, "why_apart": g.why_apart or None}
+        for i, r in enumerate(g.rows, start=1):
+            out.append({"group": about, "rank": i, "model_name": r["model_name"],
+                        "dataset_config": r["config"]["dataset_config"], "split": r["config"]["split"],
+                        "n": r["n-samples"]["evaluated"], "n-samples": r["n-samples"],
+                        "results": {m: _value(r, m) for m in LEADERBOARD if m in r["results"]},
+                        "ci": {m: r.get("ci", {}).get(m) for m in LEADERBOARD if r.get("ci", {}).get(m)},
+                        "meta": (r.get("submission") or {}).get("meta", {}), "page": _page_name(gi, i, r)})
     return out
 
 
@@ -131,7 +133,14 @@ td,th{border:1px solid #d0d7de;padding:.3rem .55rem;text-align:right;white-space
 th{background:#f6f8fa;cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" ▲"}
 th[aria-sort=descending]::after{content:" ▼"}td.l,th.l{text-align:left}tr:nth-child(even) td{background:#fbfbfc}
 a{color:#0969da}figure{margin:1rem 0}figcaption{font-size:.85rem;color:#444}
-.grid{display:flex;flex-wrap:wrap;gap:2rem}
+.grid{display:flex;flex-wrap:wrap;gap:2rem}p.why{color:#8a4b00;max-width:70rem}
+.scroll{overflow-x:auto;max-width:100%}.scroll table{margin:0}
+table.board td:nth-child(1),table.board th:nth-child(1){position:sticky;left:0;z-index:1;box-sizing:border-box;
+width:3rem;min-width:3rem;max-width:3rem}
+table.board td:nth-child(2),table.board th:nth-child(2){position:sticky;left:3rem;z-index:1;
+box-shadow:2px 0 0 #d0d7de}
+table.board td:nth-child(-n+2){background:#fff}table.board tr:nth-child(even) td:nth-child(-n+2){background:#fbfbfc}
+tr.small td{color:#8b949e}
 """
 
 _SORT_JS = """
@@ -166,9 +175,12 @@ def _page(title: str, body: str, script: str = "") -> str:
             f"<body>{body}{js}</body></html>\n")
 
 
-def _page_name(rank: int, r: dict) -> str:
+def _page_name(group_index: int, rank: int, r: dict) -> str:
+    """A model's page, unique across groups: ``models/003-name.html`` in the first group, ``models/g2-001-...``
+    in the second."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", r["model_name"]).strip("-")[:60] or "model"
-    return f"models/{rank:03d}-{slug}.html"
+    prefix = "" if group_index == 1 else f"g{group_index}-"
+    return f"models/{prefix}{rank:03d}-{slug}.html"
 
 
 def _td(text: str, sort, left: bool = False, link: str | None = None) -> str:
@@ -177,75 +189,17 @@ def _td(text: str, sort, left: bool = False, link: str | None = None) -> str:
     return f"<td{' class=l' if left else ''} data-sort='{key}'>{inner}</td>"
 
 
-def _bar_chart(rows: list[dict], metric: str) -> str:
-    """An SVG chart of one metric per model, with its interval as a whisker."""
-    width, row_h, left = 760, 24, 220
-    height = 40 + row_h * len(rows)
-    scale = lambda v: left + (width - left - 40) * max(0.0, min(1.0, v))  # noqa: E731
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
-             f"aria-label='{metric} per model'>"]
-    for t in (0, 0.25, 0.5, 0.75, 1.0):
-        x = scale(t)
-        parts.append(f"<line x1='{x:.1f}' y1='20' x2='{x:.1f}' y2='{height - 10}' stroke='#e5e7eb'/>"
-                     f"<text x='{x:.1f}' y='14' font-size='11' text-anchor='middle'>{t:g}</text>")
-    for i, r in enumerate(rows):
-        y = 28 + i * row_h
-        v = _value(r, metric)
-        parts.append(f"<text x='{left - 8}' y='{y + 12}' font-size='12' text-anchor='end'>"
-                     f"{html.escape(r['model_name'][:32])}</text>")
-        if v is None:
-            continue
-        parts.append(f"<rect x='{left}' y='{y + 2}' width='{scale(v) - left:.1f}' height='{row_h - 8}' "
-                     f"fill='#4c78a8'><title>{metric} {v:.4f}</title></rect>")
-        ci = r.get("ci", {}).get(metric)
-        if ci:
-            a, b = scale(ci[0]), scale(ci[1])
-            parts.append(f"<line x1='{a:.1f}' y1='{y + row_h / 2 - 2}' x2='{b:.1f}' y2='{y + row_h / 2 - 2}' "
-                         f"stroke='#111' stroke-width='1.5'/>")
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _heat(matrix, labels_x, labels_y, title: str, cell: int = 18) -> str:
-    """An SVG heat map (white to blue), each cell with its value as a tooltip."""
-    import numpy as np
-
-    m = np.asarray(matrix, dtype=float)
-    if m.size == 0:
-        return ""
-    finite = m[np.isfinite(m)]
-    hi = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    left, top = 90, 70
-    w, h = left + cell * m.shape[1] + 10, top + cell * m.shape[0] + 10
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' "
-             f"aria-label='{html.escape(title)}'>"]
-    for j, lab in enumerate(labels_x):
-        x = left + j * cell + cell / 2
-        parts.append(f"<text transform='translate({x:.1f},{top - 4}) rotate(-60)' font-size='10'>"
-                     f"{html.escape(str(lab))}</text>")
-    for i, lab in enumerate(labels_y):
-        parts.append(f"<text x='{left - 4}' y='{top + i * cell + cell * 0.7:.1f}' font-size='10' "
-                     f"text-anchor='end'>{html.escape(str(lab))}</text>")
-        for j in range(m.shape[1]):
-            v = m[i, j]
-            t = 0.0 if not np.isfinite(v) else max(0.0, min(1.0, v / hi))
-            colour = f"rgb({int(255 - 200 * t)},{int(255 - 140 * t)},{int(255 - 40 * t)})"
-            parts.append(f"<rect x='{left + j * cell}' y='{top + i * cell}' width='{cell - 1}' height='{cell - 1}' "
-                         f"fill='{colour}'><title>{html.escape(str(labels_y[i]))} / "
-                         f"{html.escape(str(labels_x[j]))}: {v:.4g}</title></rect>")
-    parts.append("</svg>")
-    return f"<figure>{''.join(parts)}<figcaption>{html.escape(title)}</figcaption></figure>"
-
-
-def index_page(rows: list[dict]) -> str:
+def _board(g: Group, gi: int) -> str:
+    """One group's table (sortable; it scrolls inside its frame, the rank and model columns stay in view), and
+    its macro-F1 chart."""
     head = "".join(f"<th class=l>{html.escape(c)}</th>" if i < 3 else f"<th>{html.escape(c)}</th>"
                    for i, c in enumerate(("rank", *COLUMNS[:3])))
     head += "".join(f"<th title='{html.escape(_direction(c) if c in LEADERBOARD else '')}'>{html.escape(c)}</th>"
                     for c in COLUMNS[3:])
     head += "".join(f"<th class=l>{html.escape(c)}</th>" for c in META_COLUMNS)
     body_rows = []
-    for i, r in enumerate(rows, start=1):
-        cells = [_td(str(i), i), _td(r["model_name"], r["model_name"], True, _page_name(i, r)),
+    for i, r in enumerate(g.rows, start=1):
+        cells = [_td(str(i), i), _td(r["model_name"], r["model_name"], True, _page_name(gi, i, r)),
                  _td(r["config"]["dataset_config"], r["config"]["dataset_config"], True),
                  _td(r["config"]["split"], r["config"]["split"], True),
                  _td(str(r["n-samples"]["evaluated"]), r["n-samples"]["evaluated"])]
@@ -253,72 +207,110 @@ def index_page(rows: list[dict]) -> str:
         meta = (r.get("submission") or {}).get("meta", {})
         cells += [_td("" if meta.get(k) is None else str(meta.get(k)), meta.get(k), True) for k in META_COLUMNS]
         body_rows.append("<tr>" + "".join(cells) + "</tr>")
+    suffix = "" if gi == 1 else f"-{gi}"
+    why = f"<p class=why>{html.escape(g.why_apart)}</p>" if g.why_apart else ""
+    small = f"<p class=why>{html.escape(_too_few(g.n))}</p>" if g.n < MIN_ROWS else ""
+    return (f"<section class=group id=group{suffix}><h2>{html.escape(g.label)}</h2>{why}{small}"
+            f"<p class=note>Dataset build <code>{html.escape(g.key.fingerprint or 'unrecorded')}</code>.</p>"
+            f"<div class=scroll><table class='sortable board' id=board{suffix}><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body_rows)}</tbody></table></div>"
+            f"<h3>Macro-F1 with its 95% interval</h3><figure id=chart{suffix}>{bar_chart(g.rows, 'macro_f1')}"
+            "<figcaption>Macro-F1 per model; the whisker is the bootstrap interval.</figcaption></figure></section>")
+
+
+def index_page(rows: list[dict]) -> str:
+    groups = group(rows)
     note = ("Next-action prediction, ranked by macro-F1. Click a header to sort by it (distinguishability sorts by "
             "its distance to 0.5). <code>cluster_*</code> is the mean over persona clusters (for the text metrics, "
-            "the paper's number); ± is half the 95% bootstrap interval; a dash: not scored. "
-            + html.escape("; ".join(f"{m}: {_direction(m)}" for m in LEADERBOARD)) + ".")
-    body = (f"<h1>BluePrint leaderboard</h1><p class=note>{note}</p>"
-            f"<table class=sortable id=board><thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody>"
-            f"</table><h2>Macro-F1 with its 95% interval</h2><figure id=chart>{_bar_chart(rows, 'macro_f1')}"
-            "<figcaption>Macro-F1 per model; the whisker is the bootstrap interval.</figcaption></figure>")
+            "the paper's number); ± is half the 95% bootstrap interval; a dash: not scored; n/a: not defined on "
+            "the rows. " + html.escape("; ".join(f"{m}: {_direction(m)}" for m in LEADERBOARD)) + ".")
+    apart = ""
+    if len(groups) > 1:
+        apart = (f"<p class=why>These results were scored on {len(groups)} different things (another dataset build, "
+                 "config, split or subset) and cannot be compared: each group is ranked on its own.</p>")
+    body = (f"<h1>BluePrint leaderboard</h1><p class=note>{note}</p>{apart}"
+            + "".join(_board(g, gi) for gi, g in enumerate(groups, start=1)))
     return _page("BluePrint leaderboard", body, _SORT_JS)
 
 
-def model_page(rank: int, r: dict) -> str:
+def _cluster_cell(k: str, x) -> str:
+    if x is None:
+        return _td("–", None)
+    if isinstance(x, float) and x != x:  # nan: say so, and why, never print it as a number
+        return f"<td data-sort='' title='{html.escape(why_undefined(k))}'>n/a</td>"
+    return _td(str(x) if isinstance(x, int) else f"{x:.4f}", x)
+
+
+def _per_cluster(r: dict) -> str:
+    """The per-cluster table: n first, and every row under :data:`MIN_ROWS` greyed and marked too small."""
+    per_cluster = r.get("per_cluster", {})
+    keys = [k for k in ("n", "accuracy", "macro_f1", "action_js", "avg_cosine", "embedding_js", "tfidf_jaccard",
+                        "bertscore_f1", "distinguishability") if any(k in v for v in per_cluster.values())]
+    head = "<th>cluster</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "<th class=l>readable</th>"
+    rows = []
+    for cid, v in sorted(per_cluster.items(), key=lambda kv: int(kv[0])):
+        n = v.get("n")
+        small = isinstance(n, int) and n < MIN_ROWS
+        cells = [_td(str(cid), int(cid)), *(_cluster_cell(k, v.get(k)) for k in keys),
+                 _td(f"too small (n < {MIN_ROWS})" if small else "yes", int(not small), True)]
+        rows.append(f"<tr{' class=small' if small else ''}>" + "".join(cells) + "</tr>")
+    return (f"<h2>Per cluster</h2><p class=note>A cluster with fewer than {MIN_ROWS} rows is greyed: its scores "
+            "cannot be read. n/a: the metric is not defined on its rows (hover for why).</p>"
+            f"<div class=scroll><table class=sortable id=clusters><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def model_page(g: Group, gi: int, rank: int, r: dict) -> str:
     name = r["model_name"]
     meta = (r.get("submission") or {}).get("meta", {})
     meta_rows = "".join(f"<tr><th class=l>{html.escape(k)}</th><td class=l>{html.escape(str(v))}</td></tr>"
                         for k, v in meta.items())
     headline = "".join(f"<tr><th class=l>{html.escape(m)}</th><td>{html.escape(_number(r, m))}</td></tr>"
                        for m in LEADERBOARD)
-    per_cluster = r.get("per_cluster", {})
-    keys = [k for k in ("n", "accuracy", "macro_f1", "action_js", "avg_cosine", "embedding_js", "tfidf_jaccard",
-                        "bertscore_f1", "distinguishability") if any(k in v for v in per_cluster.values())]
-    pc_head = "<th>cluster</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-    pc_rows = []
-    for cid, v in sorted(per_cluster.items(), key=lambda kv: int(kv[0])):
-        cells = [_td(str(cid), int(cid))]
-        for k in keys:
-            x = v.get(k)
-            shown = "–" if x is None else (str(x) if isinstance(x, int) else ("n/a" if x != x else f"{x:.4f}"))
-            cells.append(_td(shown, x if isinstance(x, (int, float)) and x == x else None))
-        pc_rows.append("<tr>" + "".join(cells) + "</tr>")
     f1 = {a: (r.get("per_action", {}).get(a) or {}).get("f1", 0.0) for a in ACTIONS}
-    bars = _bar_chart([{"model_name": a, "results": {"f1": f1[a]}, "ci": {}} for a in ACTIONS], "f1")
+    bars = bar_chart([{"model_name": a, "results": {"f1": f1[a]}, "ci": {}} for a in ACTIONS], "f1")
     cm = r.get("confusion_matrix") or {}
     parts = [f"<p><a href='../index.html'>← leaderboard</a></p><h1>{html.escape(name)}</h1>",
-             f"<p class=note>Rank {rank}; {html.escape(r['config']['dataset_config'])} / "
-             f"{html.escape(r['config']['split'])}, {r['n-samples']['evaluated']} rows.</p>"]
+             f"<p class=note>Rank {rank} of {len(g.rows)} in {html.escape(g.label)} (build "
+             f"<code>{html.escape(short(g.key.fingerprint))}</code>).</p>"]
+    if g.why_apart:
+        parts.append(f"<p class=why>{html.escape(g.why_apart)}</p>")
     if meta_rows:
         parts.append(f"<h2>About the model</h2><table>{meta_rows}</table>")
-    parts += [f"<h2>Headline metrics</h2><table>{headline}</table>",
-              f"<h2>Per cluster</h2><table class=sortable id=clusters><thead><tr>{pc_head}</tr></thead>"
-              f"<tbody>{''.join(pc_rows)}</tbody></table>",
+    parts += [f"<h2>Headline metrics</h2><table>{headline}</table>", _per_cluster(r),
               f"<h2>F1 per action</h2><figure id=per-action>{bars}</figure>", "<div class=grid>"]
     if cm.get("matrix"):
-        parts.append(_heat(cm["matrix"], cm["labels"], cm["labels"], "Action confusion matrix (rows: real, "
-                                                                      "columns: predicted)"))
+        parts.append(heat_map(cm["matrix"], cm["labels"], cm["labels"], "Action confusion matrix (rows: real, "
+                              "columns: predicted; the scale is the count of rows)", "confusion"))
     mats = r.get("diagonality_matrices") or {}
     for key in ("action_f1", "tfidf_jaccard", "avg_cosine", "max_cosine", "inverse_embedding_js"):
         if key in mats:
             clusters = mats.get("embedding_js_clusters" if key == "inverse_embedding_js" else
                                 "clusters" if key == "action_f1" else "text_clusters", [])
-            parts.append(_heat(mats[key], [f"m{c}" for c in clusters], [f"c{c}" for c in clusters],
-                               f"Diagonality: {key} (row c: real cluster, column m: predictions for cluster m)"))
+            parts.append(heat_map(mats[key], [f"m{c}" for c in clusters], [f"c{c}" for c in clusters],
+                                  f"Diagonality: {key} (row c: real cluster, column m: predictions for cluster m)",
+                                  key))
     parts.append("</div>")
     return _page(f"{name} · BluePrint", "".join(parts), _SORT_JS)
 
 
-def render(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write the site (index.html, models/, leaderboard.md, leaderboard.json) to ``out_dir``, whole or not at all."""
+def render(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, strict: bool = False
+           ) -> dict[str, Any]:
+    """Write the site (index.html, models/, leaderboard.md, leaderboard.json) to ``out_dir``, whole or not at all.
+
+    With ``strict``, a folder whose results cannot all be ranked together is refused (nothing is written)."""
     rows = collect(results_dir)
+    groups = group(rows)
+    if strict:
+        raise_if_mixed(groups, results_dir)
     out = Path(out_dir)
     with atomic_dir(out) as tmp:
         (tmp / "models").mkdir()
         (tmp / "index.html").write_text(index_page(rows), encoding="utf-8")
-        for i, r in enumerate(rows, start=1):
-            (tmp / _page_name(i, r)).write_text(model_page(i, r), encoding="utf-8")
+        for gi, g in enumerate(groups, start=1):
+            for i, r in enumerate(g.rows, start=1):
+                (tmp / _page_name(gi, i, r)).write_text(model_page(g, gi, i, r), encoding="utf-8")
         (tmp / "leaderboard.md").write_text(markdown(rows), encoding="utf-8")
         (tmp / "leaderboard.json").write_bytes(orjson.dumps(as_json(rows), option=orjson.OPT_INDENT_2))
-    return {"markdown": out / "leaderboard.md", "html": out / "index.html", "json": out / "leaderboard.json"}
-
+    return {"markdown": out / "leaderboard.md", "html": out / "index.html", "json": out / "leaderboard.json",
+            "groups": len(groups)}

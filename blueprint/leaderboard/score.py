@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -23,12 +24,16 @@ from blueprint.data import read_split
 from blueprint.errors import BadInputError
 from blueprint.leaderboard.submission import (
     MAX_BYTES,
+    Problem,
+    made_for,
     raise_if_invalid,
     read_meta,
     read_predictions,
     validate,
 )
+from blueprint.metrics.config import MIN_ROWS
 from blueprint.metrics.suite import ScoreConfig, score_all
+from blueprint.subset import read_ids
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +112,31 @@ def default_model_name(predictions: str | os.PathLike[str], meta: str | os.PathL
 
 
 def check(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
-          split: str = "test", *, max_bytes: int = MAX_BYTES, meta: str | os.PathLike[str] | None = None
-          ) -> tuple[int, list]:
+          split: str = "test", *, max_bytes: int = MAX_BYTES, meta: str | os.PathLike[str] | None = None,
+          subset: str | os.PathLike[str] | None = None) -> tuple[int, list]:
     """Validate a predictions file (and its meta file); raise with every problem; return (rows, warnings).
 
-    Needs only the ids of the split, so it works on a dataset with hidden labels."""
+    With ``subset`` (an id file, :mod:`blueprint.subset`), the file must cover exactly those rows. Needs only the
+    ids of the split, so it works on a dataset with hidden labels."""
     read_meta(meta)
-    ids = set(read_split(dataset_dir, config, split, columns=["id"])["id"].to_pylist())
+    ids = read_split(dataset_dir, config, split, columns=["id"])["id"].to_pylist()
+    if subset is not None:
+        ids = read_ids(subset, ids)
     preds = read_predictions(pred_path, max_bytes=max_bytes)
-    raise_if_invalid(preds, validate(preds, ids))
+    _raise_if_invalid(preds, ids, dataset_dir, config, split)
     return len(preds.parsed), preds.warnings
+
+
+def _raise_if_invalid(preds, ids: list[str], dataset_dir, config: str, split: str) -> None:
+    """Every problem of the file; a file made for another config or split of the dataset is named as such."""
+    problems = validate(preds, set(ids))
+    if problems:
+        other = made_for(preds, dataset_dir, config, split)
+        if other is not None:
+            problems = [Problem(None, "id", f"these predictions cover {other[0]}/{other[1]} ({other[2]:,} rows), not "
+                                            f"{config}/{split} ({len(ids):,} rows): pass --config {other[0]} "
+                                            f"--split {other[1]}, or predict {config}/{split}")]
+    raise_if_invalid(preds, problems)
 
 
 def _git_hash() -> str | None:
@@ -148,13 +168,29 @@ def _versions(model: str) -> dict:
 def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str], config: str,
           split: str = "test", *, model_name: str | None = None,
           labels: str | os.PathLike[str] | None = None, score_config: ScoreConfig | None = None,
-          meta: str | os.PathLike[str] | None = None) -> dict:
-    """Validate, then score every metric with intervals; return the results (the per-sample rows under ``samples``)."""
+          meta: str | os.PathLike[str] | None = None, subset: str | os.PathLike[str] | None = None,
+          default_name: Callable[[], str | None] | None = None) -> dict:
+    """Validate, then score every metric with intervals; return the results (the per-sample rows under ``samples``).
+
+    With ``subset`` (an id file, :mod:`blueprint.subset`), only those rows are scored: the results record
+    ``n-samples`` ``original`` and ``effective`` and are marked ``partial``, and the leaderboard ranks them apart.
+    Without ``model_name``, ``default_name()`` names the submission, once the file has passed validation (so
+    that nothing is said of a file that is refused).
+    """
     cfg = score_config or ScoreConfig()
     submission_meta = read_meta(meta)
     refs = references(dataset_dir, config, split, labels)
+    original = len(refs["ids"])
+    if subset is not None:
+        keep = set(read_ids(subset, refs["ids"]))
+        refs = {k: [v for i, v in zip(refs["ids"], vs) if i in keep] for k, vs in refs.items()}
     preds = read_predictions(pred_path)
-    raise_if_invalid(preds, validate(preds, refs["ids"]))
+    _raise_if_invalid(preds, refs["ids"], dataset_dir, config, split)
+    if len(refs["ids"]) < MIN_ROWS:
+        log.warning("score: only %d rows are evaluated, under the %d whose scores can be read (MIN_ROWS): the "
+                    "intervals are wide and many actions have no row", len(refs["ids"]), MIN_ROWS)
+    if model_name is None and default_name is not None:
+        model_name = default_name()
     by_id = preds.by_id
     scored = score_all(refs["actions"], [by_id[i]["action"] for i in refs["ids"]], refs["texts"],
                        [by_id[i]["text"] for i in refs["ids"]], refs["clusters"], cfg)
@@ -179,15 +215,26 @@ def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
         "diagonality_matrices": scored["diagonality_matrices"],
         "diagonality_chance": scored["diagonality_chance"],
         "versions": _versions(cfg.model),
-        "n-samples": {"evaluated": len(refs["ids"]), "text_rows": scored["n"]["text_rows"]},
+        "n-samples": {"evaluated": len(refs["ids"]), "text_rows": scored["n"]["text_rows"], "original": original,
+                      "effective": len(refs["ids"])},
         "config": {"dataset": Path(dataset_dir).name, "dataset_config": config, "split": split,
                    "dataset_fingerprint": fingerprint, "split_ids_sha256": ids_digest,
+                   "partial": subset is not None,
+                   "subset": None if subset is None else {"file": Path(subset).name,
+                                                          "sha256": file_hash(subset, hashlib.sha256())},
                    "predictions": Path(pred_path).name, "score": scored["score_config"]},
         "submission": {"sha256": file_hash(pred_path, hashlib.sha256()), "meta": submission_meta},
         "git_hash": _git_hash(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "samples": samples,
     }
+
+
+def shown_value(results: dict, metric: str) -> str:
+    """A headline value of ``results["results"]`` for people (:func:`~blueprint.metrics.registry.shown`)."""
+    from blueprint.metrics.registry import shown
+
+    return shown(metric, results.get(metric))
 
 
 def samples_path_for(out: str | os.PathLike[str]) -> Path:

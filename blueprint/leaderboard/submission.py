@@ -63,6 +63,7 @@ class Predictions:
     problems: list[Problem] = field(default_factory=list)  # errors
     warnings: list[Problem] = field(default_factory=list)
     fast: bool = False
+    claimed: set[str] = field(default_factory=set)  # the ids of lines with a problem: present, though invalid
 
     @cached_property
     def rows(self) -> list[dict]:
@@ -132,6 +133,7 @@ def read_predictions(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES
     rows: list[dict] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
+    claimed: set[str] = set()
     for lineno, raw in enumerate(data.splitlines(keepends=True), start=1):
         if not raw.strip():
             continue
@@ -175,11 +177,15 @@ def read_predictions(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES
             text = None
         if len(problems) == n_before:
             rows.append({"id": pid, "action": action, "text": text, "_line": lineno})
-    return Predictions(p, rows, problems, warnings)
+        elif isinstance(pid, str) and pid:
+            claimed.add(pid)
+    return Predictions(p, rows, problems, warnings, claimed=claimed)
 
 
 def validate(preds: Predictions, reference_ids: Sequence[str] | set[str]) -> list[Problem]:
-    """Every error of a predictions file against the ids of the evaluated split (a set is used as it is)."""
+    """Every error of a predictions file against the ids of the evaluated split (a set is used as it is), in line
+    order; the rows no line covers come last. An id on an invalid line counts as present: its line's problem is
+    reported once, not again as a missing row."""
     expected = reference_ids if isinstance(reference_ids, (set, frozenset)) else set(reference_ids)
     got = preds.id_set()
     if not preds.problems and len(got) == len(preds.parsed) and got == expected:
@@ -193,7 +199,8 @@ def validate(preds: Predictions, reference_ids: Sequence[str] | set[str]) -> lis
             seen[r["id"]] = r["_line"]
         if r["id"] not in expected:
             problems.append(Problem(r["_line"], "id", f"{r['id'][:40]!r} is not a row of the evaluated split"))
-    missing = expected.difference(seen)
+    problems.sort(key=lambda p: p.line or 0)  # stable: a line's problems keep their order
+    missing = expected.difference(seen).difference(preds.claimed)
     if missing:
         covered = len(expected) - len(missing)
         sample = ", ".join(sorted(missing)[:3])
@@ -201,6 +208,27 @@ def validate(preds: Predictions, reference_ids: Sequence[str] | set[str]) -> lis
                                             f"(coverage {covered:,}/{len(expected):,} = {covered / len(expected):.1%}; "
                                             f"e.g. {sample})"))
     return problems
+
+
+def made_for(preds: Predictions, dataset_dir: str | os.PathLike[str], config: str, split: str
+             ) -> tuple[str, str, int] | None:
+    """The other (config, split, rows) of the dataset that a predictions file covers (at least 90% of its ids are
+    the file's, and a better match than the asked ``config``/``split``), or None."""
+    from blueprint.data import SPLITS, read_split
+
+    got = preds.id_set() | preds.claimed
+    data = Path(dataset_dir) / "data"
+    if not got or not data.is_dir():
+        return None
+    scores: dict[tuple[str, str, int], float] = {}
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        for sp in SPLITS:
+            if any(folder.glob(f"{sp}-*.parquet")):
+                ids = set(read_split(dataset_dir, folder.name, sp, columns=["id"])["id"].to_pylist())
+                scores[folder.name, sp, len(ids)] = len(got & ids) / len(got | ids)  # Jaccard
+    asked = max((v for (c, sp, _), v in scores.items() if (c, sp) == (config, split)), default=0.0)
+    best = max(((v, k) for k, v in scores.items() if k[:2] != (config, split)), default=None)
+    return best[1] if best is not None and best[0] >= 0.9 and best[0] > asked else None
 
 
 def summary(problems: Sequence[Problem]) -> str:

@@ -13,6 +13,12 @@ from blueprint.validation import check_choice, check_scalar
 DEFAULT_RARE: tuple[str, ...] = ("post_update", "post_delete", "unlike", "unrepost", "unfollow", "block", "unblock")
 """The rare actions by default: each is under 2% of actions in the paper's data and in the synthetic corpus."""
 
+MIN_ROWS = 30
+"""The fewest evaluated rows whose scores can be read. Below it, one row moves accuracy by over 3 points and the 95%
+interval of an accuracy near 0.5 is wider than ±0.18 (1.96 · 0.5 / sqrt(30)); macro-F1 averages over actions of
+which many have no row at all. ``score`` warns below it, the leaderboard marks per-cluster rows below it, and the
+dataset card gives each config's test rows against it."""
+
 
 @dataclass(frozen=True)
 class ScoreConfig:

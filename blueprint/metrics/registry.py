@@ -88,3 +88,27 @@ for _name, _hib, _fam, _desc in [
 register_metric("distinguishability", higher_is_better=None, target=0.5, family="distribution",
                 description="cross-validated accuracy of a classifier telling generated from real text embeddings; "
                             "0.5 is ideal, and 0 is as bad as 1: ranked by the distance to 0.5")
+
+
+_UNDEFINED = {"action": "no row of an action it averages", "text": "no row with a text on both sides",
+              "distribution": "too few rows with a text on both sides"}
+
+
+def why_undefined(name: str) -> str:
+    """Why a metric can be undefined (nan) on some rows, in a few words: what a report prints instead of "nan"."""
+    base = name[len("cluster_"):] if name.startswith("cluster_") else name
+    if base == "rare_macro_f1":
+        return "no rare action among the rows"
+    if base == "accuracy":
+        return "no row"
+    try:
+        return _UNDEFINED.get(get_metric(base).family, "not defined on these rows")
+    except KeyError:
+        return "not defined on these rows"
+
+
+def shown(name: str, value) -> str:
+    """A metric's value for people: four decimals, or "n/a (why)" for nan or a missing value (never "nan")."""
+    if isinstance(value, (int, float)) and value == value:
+        return f"{value:.4f}"
+    return f"n/a ({why_undefined(name)})"

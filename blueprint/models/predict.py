@@ -28,6 +28,7 @@ from blueprint.errors import BadInputError
 from blueprint.models.engine import Engine, GenerationConfig
 from blueprint.models.openai_engine import OpenAIEngine
 from blueprint.models.transformers_engine import TransformersEngine, load_causal_lm
+from blueprint.subset import read_ids, stratified_sample, subset_path_for, write_ids
 from blueprint.task import (
     MAX_TEXT,
     Persona,
@@ -109,20 +110,26 @@ def _meta_path(raw: Path) -> Path:
 
 def predict(engine: Engine, dataset_dir: str | os.PathLike[str], config: str, out: str | os.PathLike[str], *,
             split: str = "test", persona: bool = False, fallback: str | None = None, resume: bool = False,
-            progress: bool = True) -> dict:
+            progress: bool = True, limit: int | None = None, seed: int = 0) -> dict:
     """Answer every row of ``config``/``split`` with ``engine`` and write a valid predictions file to ``out``.
 
-    Returns the report (also written to ``<out stem>.report.json``).
+    With ``limit``, only a sample of that many rows, stratified by cluster and drawn with ``seed``
+    (:func:`blueprint.subset.stratified_sample`); its ids go to ``<out stem>.subset.txt``, which
+    ``score --subset`` takes. Returns the report (also written to ``<out stem>.report.json``).
     """
     from blueprint.data import parse_config_name, read_split
 
     t0 = time.perf_counter()
     out = Path(out)
     rows = read_split(dataset_dir, config, split, columns=["id", "thread", "cluster_id"]).to_pylist()
+    original = len(rows)
+    rows = _limited(rows, out, limit, seed)
     personas: dict[int, Persona] = load_personas(dataset_dir, parse_config_name(config)[0]) if persona else {}
     fb = default_fallback(dataset_dir, config, fallback)
     raw = raw_path_for(out)
     meta = {"dataset_config": config, "split": split, "persona": persona, **engine.describe()}
+    if limit is not None:
+        meta.update(limit=limit, subset_seed=seed)
     if resume and raw.is_file():
         old = orjson.loads(_meta_path(raw).read_bytes()) if _meta_path(raw).is_file() else None
         if old != orjson.loads(orjson.dumps(meta)):
@@ -152,6 +159,9 @@ def predict(engine: Engine, dataset_dir: str | os.PathLike[str], config: str, ou
     report = finalize(rows, raw, out, fb)
     report.update(engine=engine.describe(), dataset_config=config, split=split, persona=persona,
                   seconds=round(time.perf_counter() - t0, 3), generated=len(todo))
+    if limit is not None:
+        report.update(subset={"file": str(subset_path_for(out)), "limit": limit, "seed": seed, "rows": len(rows),
+                              "original": original})
     report.update(engine.stats())
     write_json(report_path_for(out), report)
     return report
@@ -166,10 +176,28 @@ def reparse(dataset_dir: str | os.PathLike[str], config: str, out: str | os.Path
     if not raw.is_file():
         raise BadInputError("no raw answers to parse (run blueprint predict first)", path=raw)
     rows = read_split(dataset_dir, config, split, columns=["id", "thread"]).to_pylist()
+    if subset_path_for(out).is_file():  # a --limit run: its rows only
+        keep = set(read_ids(subset_path_for(out), [r["id"] for r in rows]))
+        rows = [r for r in rows if r["id"] in keep]
     report = finalize(rows, raw, Path(out), default_fallback(dataset_dir, config, fallback))
     report.update(dataset_config=config, split=split, reparsed=True)
     write_json(report_path_for(out), report)
     return report
+
+
+def _limited(rows: list[dict], out: Path, limit: int | None, seed: int) -> list[dict]:
+    """The rows a run answers: all of them, or with ``limit`` a stratified sample whose ids are written beside
+    ``out`` (a full run removes the id file a former ``--limit`` run left there)."""
+    path = subset_path_for(out)
+    if limit is None:
+        path.unlink(missing_ok=True)
+        return rows
+    keep = set(stratified_sample([r["id"] for r in rows], [r["cluster_id"] for r in rows], limit, seed))
+    rows = [r for r in rows if r["id"] in keep]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_ids(path, [r["id"] for r in rows])
+    log.info("predict: a subset of %d rows (--limit %d, seed %d), its ids in %s", len(rows), limit, seed, path)
+    return rows
 
 
 def finalize(rows: list[dict], raw: Path, out: Path, fb: Fallback) -> dict:
