@@ -99,3 +99,32 @@ def test_the_site_holds_no_external_reference(site):
         text = page.read_text()
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text and "<link" not in text and "src=" not in text
+
+
+def test_a_wide_board_scrolls_in_its_frame_with_the_model_in_view(site):
+    """On a narrow screen the page itself does not scroll sideways: the table does, inside its frame, and the
+    rank and model columns stay where they were. The heat maps carry a colour scale that names their range."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 700, "height": 900})
+        page.goto((site / "index.html").as_uri())
+        frame = page.locator("#board").locator("xpath=..")
+        sizes = frame.evaluate("f => [f.scrollWidth, f.clientWidth, getComputedStyle(f).overflowX]")
+        assert sizes[0] > sizes[1] and sizes[2] == "auto", sizes  # the table is wider than its frame, which scrolls
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the page does not
+        model = page.locator("#board tbody tr td:nth-child(2)").first
+        metric = page.locator("#board tbody tr td:nth-child(8)").first
+        before = (model.bounding_box()["x"], metric.bounding_box()["x"])
+        frame.evaluate("f => { f.scrollLeft = 400; }")
+        after = (model.bounding_box()["x"], metric.bounding_box()["x"])
+        assert after[0] == pytest.approx(before[0], abs=1) and after[1] < before[1] - 300, (before, after)
+        # the model page's heat maps: a colour scale from 0 to the largest value, as ticks
+        page.goto((site / "models").glob("*gbdt*.html").__next__().as_uri())
+        scale = page.locator("svg[aria-label^='Action confusion'] g.legend")
+        assert scale.count() == 1
+        ticks = scale.locator("text").evaluate_all("ts => ts.map(t => t.textContent)")
+        assert ticks[0] == "0" and float(ticks[-1]) > 0 and len(ticks) == 3
+        assert page.locator("svg[aria-label^='Diagonality'] g.legend").count() >= 1
+        browser.close()

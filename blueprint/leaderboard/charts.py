@@ -21,8 +21,8 @@ def bar_chart(rows: list[dict], metric: str) -> str:
     def scale(v: float) -> float:
         return left + (width - left - 40) * max(0.0, min(1.0, v))
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
-             f"aria-label='{metric} per model'>"]
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+             f"viewBox='0 0 {width} {height}' role='img' aria-label='{metric} per model'>"]
     for t in (0, 0.25, 0.5, 0.75, 1.0):
         x = scale(t)
         parts.append(f"<line x1='{x:.1f}' y1='20' x2='{x:.1f}' y2='{height - 10}' stroke='#e5e7eb'/>"
@@ -62,7 +62,7 @@ def heat_map(matrix, labels_x, labels_y, title: str, key: str, cell: int = 18) -
     left, top, legend_w = 90, 70, 70
     grid_w, grid_h = cell * m.shape[1], cell * m.shape[0]
     w, h = left + grid_w + 20 + legend_w, top + max(grid_h, 120) + 10
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' "
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img' "
              f"aria-label='{html.escape(title)}'>"]
     for j, lab in enumerate(labels_x):
         x = left + j * cell + cell / 2
