@@ -33,17 +33,20 @@ def dataset_stats(dataset_dir: str | os.PathLike[str]) -> dict:
         lengths = np.concatenate([pc.list_value_length(t["thread"]).to_numpy() for t in tables])
         hidden = int((actions < 0).sum())
         known = actions >= 0
-        users = {int(c): int(n) for c, n in manifest["users_per_cluster"][name].items()}
+        known_users = manifest["users_per_cluster"][name]  # None: unknown (an imported release)
+        users = {int(c): int(n) for c, n in (known_users or {}).items()}
         per_cluster = []
         for c in range(k):
             m = clusters == c
             counts = np.bincount(actions[m & known], minlength=len(ACTIONS))
-            per_cluster.append({"cluster": c, "users": users.get(c, 0), "threads": int(m.sum()),
+            per_cluster.append({"cluster": c, "users": users.get(c, 0) if known_users is not None else None,
+                                "threads": int(m.sum()),
                                 "messages": int(lengths[m].sum()),
                                 "actions": {a: int(n) for a, n in zip(ACTIONS, counts)}})
         counts = np.bincount(actions[known], minlength=len(ACTIONS))
         out["partitions"][name] = {
-            "threads": int(len(actions)), "users": int(sum(users.values())), "messages": int(lengths.sum()),
+            "threads": int(len(actions)), "users": int(sum(users.values())) if known_users is not None else None,
+            "messages": int(lengths.sum()),
             "mean_thread_length": float(lengths.mean()) if len(lengths) else 0.0,
             "hidden_labels": hidden,
             "splits": {s: t.num_rows for s, t in zip(SPLITS, tables)},
@@ -59,7 +62,8 @@ def format_stats(s: dict) -> str:
     """The statistics as plain-text tables."""
     lines = [f"Dataset at {s.get('path', s['dataset'])}"]
     for name, p in s["partitions"].items():
-        lines += ["", f"{name}: {p['threads']:,} threads, {p['users']:,} users, {p['messages']:,} messages "
+        users = "unknown (pseudonymous ids)" if p["users"] is None else f"{p['users']:,}"
+        lines += ["", f"{name}: {p['threads']:,} threads, {users} users, {p['messages']:,} messages "
                       f"(mean thread length {p['mean_thread_length']:.2f}); "
                       + ", ".join(f"{k} {v:,}" for k, v in p["splits"].items())]
         if p["hidden_labels"]:
@@ -68,6 +72,6 @@ def format_stats(s: dict) -> str:
         rows = [("all", p["users"], p["threads"], *(p["actions"][a] for a in ACTIONS))]
         rows += [(c["cluster"], c["users"], c["threads"], *(c["actions"][a] for a in ACTIONS)) for c in p["clusters"]]
         for r in rows:
-            lines.append("  " + " ".join(f"{str(v):>{max(6, len(h))}}" for v, h in
+            lines.append("  " + " ".join(f"{'n/a' if v is None else str(v):>{max(6, len(h))}}" for v, h in
                                          zip(r, ("cluster", "users", "threads", *ACTIONS))))
     return "\n".join(lines) + "\n"

@@ -21,13 +21,14 @@ from blueprint.errors import BadInputError
 log = logging.getLogger("blueprint")
 
 COMMANDS = ("demo", "synth", "collect", "build", "baseline", "predict", "finetune", "validate", "score",
-            "leaderboard", "audit", "stats", "scrub")
-"""Every command, in the order ``blueprint --help`` lists them; ``blueprint/cli/<command>.py`` each."""
+            "leaderboard", "audit", "stats", "scrub", "import-release")
+"""Every command, in the order ``blueprint --help`` lists them; ``blueprint/cli/<command>.py`` each (a dash in
+the command is an underscore in its module's name)."""
 
 
 def command(name: str) -> ModuleType:
     """The module of one command."""
-    return import_module(f"blueprint.cli.{name}")
+    return import_module(f"blueprint.cli.{name.replace('-', '_')}")
 
 
 def build_parser() -> argparse.ArgumentParser:

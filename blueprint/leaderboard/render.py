@@ -132,7 +132,8 @@ table{border-collapse:collapse;font-size:.9rem;margin:1rem 0}
 td,th{border:1px solid #d0d7de;padding:.3rem .55rem;text-align:right;white-space:nowrap}
 th{background:#f6f8fa;cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" ▲"}
 th[aria-sort=descending]::after{content:" ▼"}td.l,th.l{text-align:left}tr:nth-child(even) td{background:#fbfbfc}
-a{color:#0969da}figure{margin:1rem 0;max-width:100%}svg{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#444}
+a{color:#0969da}figure{margin:1rem 0;max-width:100%}svg{max-width:100%;height:auto}
+figcaption{font-size:.85rem;color:#444}
 .grid{display:flex;flex-wrap:wrap;gap:2rem}p.why{color:#8a4b00;max-width:70rem}
 .scroll{overflow-x:auto;max-width:100%}.scroll table{margin:0}
 table.board td:nth-child(1),table.board th:nth-child(1){position:sticky;left:0;z-index:1;box-sizing:border-box;

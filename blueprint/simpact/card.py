@@ -16,6 +16,7 @@ import yaml
 
 from blueprint.actions import ACTIONS
 from blueprint.data import SPLITS, config_name, features
+from blueprint.metrics.config import MIN_ROWS
 
 if TYPE_CHECKING:
     from blueprint.simpact.config import BuildConfig
@@ -33,6 +34,12 @@ _PRIVACY = """\
 - **Removal requests.** {removal}
 - Texts are otherwise verbatim and can be searched for on Bluesky; a determined reader may find their
   authors that way. Do not attempt to re-identify users."""
+
+_RELEASE_PRIVACY = """\
+The texts, user ids and times are the release's own: its authors scrubbed personal information, replaced
+user identifiers by pseudonyms and times by ranks, as their paper describes; `blueprint import-release`
+changes none of them. Texts can still be searched for on Bluesky, and a determined reader may find their
+authors that way. Do not attempt to re-identify users."""
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
@@ -132,15 +139,21 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     cluster_tables = []
     for k in manifest["partitions"]:
         name = config_name(k)
-        users = manifest["users_per_cluster"][name]
+        users = manifest["users_per_cluster"][name]  # None: not known (an imported release's pseudonymous ids)
         threads = manifest["cluster_sizes_in_threads"][name]
-        rows = [(c, users.get(str(c), users.get(c, 0)), threads.get(str(c), threads.get(c, 0))) for c in range(k)]
+        rows = [(c, "n/a" if users is None else users.get(str(c), users.get(c, 0)),
+                 threads.get(str(c), threads.get(c, 0))) for c in range(k)]
         cluster_tables.append(f"**{name}**\n\n" + _table(("cluster", "users", "threads"), rows))
     split_rows = [(name, *(configs[name][s] for s in SPLITS)) for name in configs
                   if name.endswith("_clusters")]
     first_k = max(manifest["partitions"])
     pii = ", ".join(f"{k} {v}" for k, v in manifest.get("pii_replaced", {}).items()) or "none"
     values = {
+        "imported": bool(context.get("imported")),
+        "min_rows": MIN_ROWS,
+        "test_rows_table": _table(("config", "test rows", "readable"),
+                                  [(name, configs[name]["test"], "yes" if configs[name]["test"] >= MIN_ROWS
+                                    else f"no (under {MIN_ROWS})") for name in configs]),
         "yaml_header": yaml_header(manifest, context),
         "title": context.get("title", "BluePrint"),
         "source": context.get("source", "public Bluesky records"),
@@ -155,7 +168,8 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
         "action_table": _table(("action", "threads"), action_rows) + "\n\n"
         + _table(("config", *SPLITS), split_rows),
         "cluster_tables": "\n\n".join(cluster_tables),
-        "privacy_section": _PRIVACY.format(pii=pii, time=_time_text(manifest), removal=_removal_text(manifest)),
+        "privacy_section": _RELEASE_PRIVACY if context.get("imported") else
+        _PRIVACY.format(pii=pii, time=_time_text(manifest), removal=_removal_text(manifest)),
         "cluster_reports": _reports_section(manifest),
         "max_depth": context.get("max_depth", 5),
         "langs": context.get("langs", "['en']"),
