@@ -127,6 +127,8 @@ def test_the_suite_run_after_the_readme_keeps_every_user_file(demo_project: Path
     ``demo_project`` is that checkout once the README's blocks have run in it (they are run here if this test runs
     alone). Every command wrote only what ``.gitignore`` covers, so ``git status`` lists nothing. The README's
     tests then run again, from inside it, as the user would run them (the demo output is copied, not rebuilt)."""
+    import os
+
     for block in BLOCKS:
         if _runnable(block) and block.line not in _RAN:
             _run_block(block, demo_project)
@@ -136,8 +138,10 @@ def test_the_suite_run_after_the_readme_keeps_every_user_file(demo_project: Path
     before = _checksums(demo_project)
     made = {p.split("/")[0] for p in before} - {p.split("/")[0] for p in _tracked(demo_project)}
     assert {"results", "preds", "adapters", "my.secret", "my-dataset"} <= made, sorted(made)
-    env = {**block_env(), "BLUEPRINT_TEST_DEMO_OUT": str(demo_project / "demo-out"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**block_env(), "BLUEPRINT_TEST_DEMO_OUT": str(demo_project / "demo-out"), "PYTHONDONTWRITEBYTECODE": "1",
+           "BLUEPRINT_TEST_CACHE": os.environ["BLUEPRINT_CACHE"]}
     proc = subprocess.run([sys.executable, "-m", "pytest", "tests/test_readme.py", "-q", "-x", "-m", "not slow",
+                           "--durations=5",
                            "-k", "not keeps_every_user_file", "-p", "no:cacheprovider"],
                           cwd=demo_project, env=env, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, f"the README's tests failed when run in a used checkout:\n{proc.stdout[-6000:]}"

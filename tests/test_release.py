@@ -161,7 +161,7 @@ def test_a_bad_field_is_named_with_its_file_and_line(tmp_path, capsys, edit, fie
     release = _broken(tmp_path, 3, edit)
     assert main(["-q", "import-release", str(release), "--out", str(tmp_path / "ds")]) == 2
     err = capsys.readouterr().err
-    assert f"processed_2_clusters/cluster_1.jsonl:3: field '" in err and field.split(".")[-1] in err, err
+    assert "processed_2_clusters/cluster_1.jsonl:3: field '" in err and field.split(".")[-1] in err, err
     assert message in err and not (tmp_path / "ds").exists()
 
 
