@@ -85,3 +85,28 @@ def test_repair_moves_the_cheapest_points():
     dist = np.array([[0.0, 5.0], [0.0, 4.0], [0.0, 1.0], [0.0, 3.0]])
     labels = repair(np.zeros(4, dtype=np.int64), dist, size_min=1)
     assert labels.tolist() == [0, 0, 1, 0]
+
+
+def test_carried_over_personas_by_hand(tmp_path):
+    """Two clusters on a line, centroids at 0 and 10 (the previous users' means): a staying user keeps their
+    cluster even when nearer the other centroid; a new user goes to the nearest; a cluster left under the
+    minimum size takes the user whose move costs least."""
+    from blueprint.simpact.carry import Previous, carry_over
+
+    prev_dids = ["a", "b", "c", "d", "e", "f"]
+    prev_x = np.array([[-1.0], [0.0], [1.0], [9.0], [10.0], [11.0]], dtype=np.float32)
+    previous = Previous(tmp_path, prev_dids, prev_x, {2: dict(zip(prev_dids, [0, 0, 0, 1, 1, 1]))})
+    np.testing.assert_allclose(previous.centroids(2), [[0.0], [10.0]])
+    # "c" moved (its new vector is nearer 10) but stays in 0; "g" is new at 8: cluster 1
+    dids = ["a", "b", "c", "d", "e", "f", "g"]
+    x = np.array([[-1.0], [0.0], [6.0], [9.0], [10.0], [11.0], [8.0]], dtype=np.float32)
+    got, centroids, report = carry_over(dids, x, 2, previous, size_min=1, size_max=None)
+    assert got.tolist() == [0, 0, 0, 1, 1, 1, 1] and report["kept_share"] == 1.0 and report["users_new"] == 1
+    # "a" and "b" asked to be removed: cluster 0 holds only "c" (at 6); with size_min 2, the cheapest move into it
+    # is "g" at 8 (cost 64 - 4 = 60, against 81 - 1 = 80 for "d"): the staying users keep their clusters
+    got, _, report = carry_over(dids[2:], x[2:], 2, previous, size_min=2, size_max=None)
+    assert got.tolist() == [0, 1, 1, 1, 0]
+    assert (report["kept_share"], report["moved_by_repair"], report["users_gone"]) == (1.0, 1, 2)
+    # a partition the previous build did not make is refused
+    with pytest.raises(BadInputError, match="no partition of 3 clusters"):
+        carry_over(dids, x, 3, previous, size_min=1, size_max=None)

@@ -27,6 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     option(p, "--cluster-method", choices=("auto", "exact", "fast"), source=ClusterConfig, field="method",
            help="exact (k-means-constrained), fast (k-means plus repair) or auto (default)")
     option(p, "--seed", type=int, source=ClusterConfig, help="random seed (default: %(default)s)")
+    p.add_argument("--personas-from", type=Path, default=None, metavar="PREVIOUS",
+                   help="keep the personas of a previous build (its work folder, or its dataset folder): users who "
+                        "stay keep their cluster, new users go to the nearest persona, and only clusters left "
+                        "under --size-min are refilled; for a rebuild after removal requests (default: cluster "
+                        "afresh)")
     p.add_argument("--secret-file", type=Path, default=None,
                    help="pseudonym secret (at least 32 bytes); created there when missing (default: a new "
                         "secret in the work folder)")
@@ -107,7 +112,8 @@ def config_from(a: argparse.Namespace) -> BuildConfig:
                           include_quotes=a.include_quotes, backend=a.embed_backend,
                           cache_dir=None if a.embed_cache == "none" else a.embed_cache),
         cluster=ClusterConfig(partitions=a.partitions, size_min=a.size_min, size_max=a.size_max,
-                              method=a.cluster_method, seed=a.seed, n_init=a.n_init),
+                              method=a.cluster_method, seed=a.seed, n_init=a.n_init,
+                              personas_from=str(a.personas_from) if a.personas_from else None),
         export=ExportConfig(fractions=a.splits, time_mode=a.time_mode),
         pii_region=a.pii_region, title=a.title,
         remove_dids=read_removal_list(a.remove_dids) if a.remove_dids else (),
@@ -133,5 +139,10 @@ def run(a: argparse.Namespace) -> None:
     if cfg.remove_dids:
         print(f"removal: {len(cfg.remove_dids)} DIDs listed; {e['dropped'].get('removal_request', 0)} threads "
               f"dropped; {e['removed_messages']} messages replaced by <REMOVED>")
+    for k, part in r.reports["cluster"]["partitions"].items():
+        c = part.get("carried_over")
+        if c:
+            print(f"personas {k}_clusters: carried over; {c['kept_cluster']} of {c['users_stayed']} staying users "
+                  f"keep their cluster ({c['kept_share']:.1%}), {c['users_new']} new, {c['moved_by_repair']} moved")
     print(f"work:    {r.work_dir} (reports per stage; raw data, keep it private)")
     print(f"secret:  {r.secret_file}")

@@ -178,9 +178,18 @@ def render_card(manifest: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     return env.from_string(template).render(**values)
 
 
-def build_description(cfg: BuildConfig) -> str:
-    """The card's account of how this build was made, from its settings."""
+def build_description(cfg: BuildConfig, carried: Mapping[int, Mapping[str, Any]] | None = None) -> str:
+    """The card's account of how this build was made, from its settings (and the personas it carried over)."""
     c = cfg.cluster
+    personas = (f"users were clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least "
+                f"{c.size_min} users per cluster).")
+    if carried:
+        shares = "; ".join(f"k = {k}: {v['kept_cluster']} of {v['users_stayed']} ({v['kept_share']:.1%}), "
+                           f"{v['users_new']} new users placed at the nearest persona, {v['moved_by_repair']} moved "
+                           "to refill clusters under the minimum size" for k, v in sorted(carried.items()))
+        personas = ("the personas were carried over from a previous build (`--personas-from`): its centroids and "
+                    "numbering were kept, so a user who stays keeps their cluster and a config names the same "
+                    f"persona as before. Users of the previous build who stay and keep their cluster id: {shares}.")
     return (
         "1. **Ingest.** Jetstream commits were decoded and mapped to the 13 actions; malformed lines were "
         "quarantined and counted.\n"
@@ -190,9 +199,7 @@ def build_description(cfg: BuildConfig) -> str:
         f"{cfg.threads.min_user_posts} posts and replies in {list(cfg.threads.langs or ['any language'])} "
         "are in scope.\n"
         f"3. **Personas.** Each user is the mean embedding of their posts and replies (model "
-        f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); users were "
-        f"clustered by constrained k-means (k = {', '.join(map(str, c.partitions))}; at least {c.size_min} users "
-        "per cluster).\n"
+        f"`{cfg.embed.model}`, {cfg.embed.pooling} pooling, max length {cfg.embed.max_length}); {personas}\n"
         "4. **Privacy.** Texts were PII-scrubbed, times replaced by ranks"
         f" ({'over the whole dataset' if cfg.export.time_mode == 'global' else 'inside each cluster'}), user ids by "
         "per-thread keyed pseudonyms, and removal requests honoured (see below)."

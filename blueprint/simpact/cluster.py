@@ -203,12 +203,23 @@ def cluster_users(embed_dir: Path, out_dir: Path, cfg: ClusterConfig) -> dict:
     dids, x = read_user_vectors(embed_dir)
     cols: dict[str, pa.Array] = {"did": pa.array(dids, pa.string())}
     summary = {}
+    previous = None
+    if cfg.personas_from is not None:
+        from blueprint.simpact.carry import carry_over, load_previous
+
+        previous = load_previous(cfg.personas_from)
     for k in cfg.partitions:
-        part = cluster(x, k, cfg)
+        if previous is not None:
+            labels, centroids, carried = carry_over(dids, x, k, previous, cfg.size_min, cfg.size_max)
+            part = Partition(k, labels, centroids, _inertia(x.astype(np.float64), labels, centroids), "carried")
+        else:
+            part, carried = cluster(x, k, cfg), None
         cols[f"k{k}"] = pa.array(part.labels, pa.int64())
         sizes = part.sizes
         summary[str(k)] = {"method": part.method, "inertia": part.inertia, "size_min": int(sizes.min()),
                            "size_max": int(sizes.max()), "sizes": sizes.tolist()}
+        if carried is not None:
+            summary[str(k)]["carried_over"] = carried
     with atomic_path(out_dir / "partitions.parquet") as tmp:
         pq.write_table(pa.table(cols), tmp)
     return {"users": len(dids), "partitions": summary}

@@ -117,6 +117,7 @@ class ClusterConfig:
     seed: int = 0
     n_init: int = 3
     max_iter: int = 300
+    personas_from: str | None = None  # a previous build's work folder: keep its personas (simpact/carry.py)
 
     def __post_init__(self) -> None:
         if not self.partitions:

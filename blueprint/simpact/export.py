@@ -310,6 +310,14 @@ def _users_per_cluster(labels: Mapping[str, int]) -> dict[int, int]:
 # --- the stage -------------------------------------------------------------------------------------------
 
 
+def _carried_over(work: Path) -> dict[int, dict]:
+    """The cluster stage's report of personas carried over from a previous build, per partition (empty if none)."""
+    from blueprint._io import read_json
+
+    stage = read_json(work / "cluster" / "manifest.json")["report"]["partitions"]
+    return {int(k): v["carried_over"] for k, v in stage.items() if "carried_over" in v}
+
+
 def export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, engine: Engine,
                  secret_note: str = "") -> dict:
     """The build's last stage: the threads and the cluster stage's personas -> ``out_dir``; returns the report."""
@@ -324,7 +332,7 @@ def export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, eng
         "max_depth": cfg.threads.max_depth,
         "langs": list(cfg.threads.langs) if cfg.threads.langs else "any",
         "per_cluster_max_k": cfg.export.per_cluster_max_k,
-        "build_description": build_description(cfg),
+        "build_description": build_description(cfg, _carried_over(work)),
     }
     report = export(work / "threads" / "threads.parquet", read_partitions(work / "cluster"), out_dir, secret=secret,
                     config=cfg.export, scrubber=Scrubber(region=cfg.pii_region), card_context=context,

@@ -29,6 +29,7 @@ import orjson
 from blueprint._io import read_json, write_json
 from blueprint.errors import BadInputError
 from blueprint.gitignore import warn_if_unignored
+from blueprint.simpact.carry import personas_hash, previous_work_dir
 from blueprint.simpact.cluster import cluster_users
 from blueprint.simpact.config import (
     BuildConfig,
@@ -192,7 +193,13 @@ def build(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[s
         reports["embed"], _ = stage.run("embed", fp, lambda d: embed_users(
             work / "threads", d, cfg.embed, engine, encoder=encoder, removed=frozenset(removal), progress=progress))
 
-    fp = _fingerprint("cluster", fp, asdict(cfg.cluster))
+    carried = None
+    if cfg.cluster.personas_from is not None:
+        if previous_work_dir(cfg.cluster.personas_from).resolve() == work.resolve():
+            raise BadInputError("--personas-from names this build's own work folder, which the build replaces; "
+                                "name the previous build's (build into another --out)", field="personas_from")
+        carried = personas_hash(cfg.cluster.personas_from)
+    fp = _fingerprint("cluster", fp, asdict(cfg.cluster), carried)
     with measure("cluster"):
         reports["cluster"], _ = stage.run("cluster", fp, lambda d: engine.call(
             "cluster", cluster_users, work / "embed", d, cfg.cluster))
