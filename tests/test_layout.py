@@ -148,3 +148,68 @@ def test_modules_and_functions_stay_small():
                     long_functions.append((f"{name}.{node.name}", n))
     assert not big_modules, big_modules
     assert not long_functions, long_functions
+
+
+def _requirements() -> tuple[set[str], dict[str, set[str]]]:
+    """setup.cfg's install_requires and extras, as normalised distribution names."""
+    import configparser
+    import re
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE.parent / "setup.cfg")
+
+    def names(text: str) -> set[str]:
+        lines = [x.split("#")[0].strip() for x in text.splitlines()]
+        return {re.split(r"[\[<>=!~; ]", x)[0].lower().replace("_", "-") for x in lines if x}
+
+    extras = {k: names(v) for k, v in cfg["options.extras_require"].items()}
+    return names(cfg["options"]["install_requires"]), extras
+
+
+def _third_party_imports() -> dict[str, dict[str, str]]:
+    """Every third-party module the package imports: {top-level name: {module: 'top' or 'lazy'}}. An import at a
+    module's top level runs when the module is imported; one inside a function only when that code runs."""
+    import sys
+
+    found: dict[str, dict[str, str]] = {}
+    for name, path in all_modules().items():
+        tree = ast.parse(path.read_text())
+        skip = _skipped_lines(tree)
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skip:
+                continue
+            targets = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else []
+            for t in targets:
+                root = t.split(".")[0]
+                if root != "blueprint" and root not in sys.stdlib_module_names:
+                    where = "top" if id(node) in top else "lazy"
+                    if found.setdefault(root, {}).get(name) != "top":
+                        found[root][name] = where
+    return found
+
+
+def test_the_core_install_covers_every_import_and_the_extras_the_rest():
+    """``pip install -e .`` (the Quick start) gives every module an importable package: each third-party import at
+    a module's top level is in install_requires. An import of an extra's package (``models``, ``gbdt``,
+    ``fast-embed``, ``ray``) happens only inside the function that needs it, which says how to install it."""
+    from importlib.metadata import packages_distributions
+
+    core, extras = _requirements()
+    dist_of = packages_distributions()
+    optional = set().union(*(v for k, v in extras.items() if k != "dev"))
+    problems = []
+    for root, where in sorted(_third_party_imports().items()):
+        dists = {d.lower().replace("_", "-") for d in dist_of.get(root, [root])}
+        if dists & core:
+            continue
+        if dists & optional:
+            eager = sorted(m for m, w in where.items() if w == "top")
+            if eager:
+                problems.append(f"{root} (an extra's) is imported at the top of {eager}")
+            continue
+        problems.append(f"{root} ({sorted(dists)}) is in neither install_requires nor an extra: {sorted(where)}")
+    assert not problems, problems
+    assert {"trl", "peft"} <= extras["models"] and not {"trl", "peft", "sentence-transformers"} & core
+    assert all(v <= extras["dev"] | core for k, v in extras.items() if k != "dev")  # dev holds every extra

@@ -275,8 +275,8 @@ def test_export_in_worker_processes_is_the_same_bytes(built, tmp_path, monkeypat
 
     from blueprint.pii import Scrubber
     from blueprint.simpact import privacy
-    from blueprint.simpact.cluster import read_partitions
     from blueprint.simpact.export import export
+    from blueprint.simpact.personas import read_partitions
 
     removed = built.removed_dids
     work = built.removed.parent / "ds-work"

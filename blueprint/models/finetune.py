@@ -93,6 +93,18 @@ def focal_loss_from_log_probs(log_probs, num_items: Any = None, gamma: float = 1
     return per_token.sum() / torch.as_tensor(n).clamp(min=1)
 
 
+MODELS_EXTRA = 'pip install -e ".[models]" (or pip install trl peft)'
+
+
+def require_models_extra(what: str) -> None:
+    """TRL and peft are an extra (``models``): the demo and scoring need neither. Say how to install them."""
+    import importlib.util
+
+    missing = [m for m in ("trl", "peft") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BadInputError(f"{what} needs {' and '.join(missing)}: {MODELS_EXTRA}")
+
+
 def _focal_trainer(gamma: float):
     from trl import SFTTrainer
 
@@ -139,6 +151,8 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     """Fine-tune ``model`` on ``config``'s train split; write the adapter (or model) to ``out``. Returns the summary."""
     from transformers.trainer_utils import get_last_checkpoint
     from transformers.utils import logging as hf_logging
+
+    require_models_extra("blueprint finetune")
     from trl import SFTTrainer
 
     cfg = cfg or FinetuneConfig()

@@ -217,6 +217,9 @@ def load_causal_lm(model: str, *, device: str | None = None, dtype: str = "auto"
         raise BadInputError("expected a model folder, a Hub id or an adapter folder", path=path, field="model")
     try:
         if path.is_dir() and is_adapter(path):
+            from blueprint.models.finetune import require_models_extra
+
+            require_models_extra(f"the adapter {path}")
             from peft import AutoPeftModelForCausalLM
 
             net = AutoPeftModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)

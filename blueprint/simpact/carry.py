@@ -62,15 +62,6 @@ def personas_hash(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256((previous_work_dir(path) / "cluster" / "partitions.parquet").read_bytes()).hexdigest()
 
 
-def load_previous(path: str | os.PathLike[str]) -> Previous:
-    from blueprint.simpact.cluster import read_partitions
-    from blueprint.simpact.embed import read_user_vectors
-
-    work = previous_work_dir(path)
-    dids, vectors = read_user_vectors(work / "embed")
-    return Previous(work, dids, vectors, read_partitions(work / "cluster"))
-
-
 def carry_over(dids: list[str], x: np.ndarray, k: int, previous: Previous, size_min: int,
                size_max: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
     """This build's users in the previous partition ``k``: (labels, centroids, report)."""

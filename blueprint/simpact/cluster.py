@@ -19,16 +19,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from blueprint._io import atomic_path
 from blueprint.errors import BadInputError
 from blueprint.simpact.config import ClusterConfig
-from blueprint.simpact.embed import read_user_vectors
 
 log = logging.getLogger(__name__)
 
@@ -193,40 +188,3 @@ def cluster(x: np.ndarray, k: int, config: ClusterConfig) -> Partition:
                            f"{sizes.max()}, bounds {config.size_min}..{config.size_max})")
     log.info("cluster k=%d: sizes %d..%d, inertia %.4f", k, sizes.min(), sizes.max(), part.inertia)
     return part
-
-
-# --- the stage -------------------------------------------------------------------------------------------
-
-
-def cluster_users(embed_dir: Path, out_dir: Path, cfg: ClusterConfig) -> dict:
-    """Every partition of the embedding stage's users into ``partitions.parquet`` (a column ``k<k>`` each)."""
-    dids, x = read_user_vectors(embed_dir)
-    cols: dict[str, pa.Array] = {"did": pa.array(dids, pa.string())}
-    summary = {}
-    previous = None
-    if cfg.personas_from is not None:
-        from blueprint.simpact.carry import carry_over, load_previous
-
-        previous = load_previous(cfg.personas_from)
-    for k in cfg.partitions:
-        if previous is not None:
-            labels, centroids, carried = carry_over(dids, x, k, previous, cfg.size_min, cfg.size_max)
-            part = Partition(k, labels, centroids, _inertia(x.astype(np.float64), labels, centroids), "carried")
-        else:
-            part, carried = cluster(x, k, cfg), None
-        cols[f"k{k}"] = pa.array(part.labels, pa.int64())
-        sizes = part.sizes
-        summary[str(k)] = {"method": part.method, "inertia": part.inertia, "size_min": int(sizes.min()),
-                           "size_max": int(sizes.max()), "sizes": sizes.tolist()}
-        if carried is not None:
-            summary[str(k)]["carried_over"] = carried
-    with atomic_path(out_dir / "partitions.parquet") as tmp:
-        pq.write_table(pa.table(cols), tmp)
-    return {"users": len(dids), "partitions": summary}
-
-
-def read_partitions(cluster_dir: Path) -> dict[int, dict[str, int]]:
-    """The stage's output: ``{k: {did: cluster}}`` for every partition."""
-    t = pq.read_table(cluster_dir / "partitions.parquet")
-    dids = t["did"].to_pylist()
-    return {int(name[1:]): dict(zip(dids, t[name].to_pylist())) for name in t.column_names if name != "did"}

@@ -322,8 +322,8 @@ def export_stage(work: Path, out_dir: Path, secret: bytes, cfg: BuildConfig, eng
                  secret_note: str = "") -> dict:
     """The build's last stage: the threads and the cluster stage's personas -> ``out_dir``; returns the report."""
     from blueprint.simpact.card import build_description
-    from blueprint.simpact.cluster import read_partitions
     from blueprint.simpact.embed import read_user_vectors
+    from blueprint.simpact.personas import read_partitions
 
     context = {
         "title": cfg.title,

@@ -30,7 +30,6 @@ from blueprint._io import read_json, write_json
 from blueprint.errors import BadInputError
 from blueprint.gitignore import warn_if_unignored
 from blueprint.simpact.carry import personas_hash, previous_work_dir
-from blueprint.simpact.cluster import cluster_users
 from blueprint.simpact.config import (
     BuildConfig,
     ClusterConfig,
@@ -43,6 +42,7 @@ from blueprint.simpact.embed import embed_users
 from blueprint.simpact.engine import Engine, LocalEngine
 from blueprint.simpact.export import export_stage
 from blueprint.simpact.ingest import ingest, plan
+from blueprint.simpact.personas import cluster_users
 from blueprint.simpact.privacy import create_secret, load_secret
 from blueprint.simpact.threads import build_threads
 
