@@ -4,6 +4,7 @@ and the OpenAI-compatible engine against a server started on 127.0.0.1 by the te
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -323,3 +324,22 @@ def test_finetune_says_so_when_max_length_cuts_every_answer(tiny_lm, small_datas
     assert rc == 2
     err = capsys.readouterr().err
     assert "max_length" in err and "raise --max-length" in err
+
+
+def test_a_short_run_logs_enough_losses_to_show_the_change(tiny_lm, small_dataset, tmp_path, capsys):
+    """8 steps with the default --logging-steps 10: the loss is logged every step (at least ten times a run, or
+    every step of a shorter one), so the summary shows it move instead of one value twice."""
+    from blueprint.models.finetune import logging_steps
+
+    assert [logging_steps(10, t) for t in (8, 25, 100, 1000)] == [1, 2, 10, 10]
+    out = tmp_path / "adapter"
+    assert main(["finetune", "--model", str(tiny_lm), "--dataset", str(small_dataset), "--config", CONFIG,
+                 "--out", str(out), "--max-steps", "8", "--limit", "32", "--batch-size", "4", "--grad-accum", "1",
+                 "--eval-limit", "4", "--learning-rate", "1e-2"]) == 0
+    from blueprint.models.finetune import SUMMARY
+
+    summary = orjson.loads((out / SUMMARY).read_bytes())
+    line = capsys.readouterr().out
+    first, last = re.search(r"training loss (\S+) -> (\S+) \((\d+) values logged", line).groups()[:2]
+    assert first != last and "8 values logged, steps 1..8" in line, line
+    assert [h["step"] for h in summary["train_loss"]] == list(range(1, 9))

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     option(p, "--save-steps", type=int, source=cfg,
            help="a checkpoint every N optimizer steps, to resume from (default: %(default)s)")
     option(p, "--logging-steps", type=int, source=cfg,
-           help="log the training loss every N steps (default: %(default)s)")
+           help="log the training loss every N steps, and at least ten times a run (default: %(default)s)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory on large models")
     option(p, "--seed", type=int, source=cfg, help="random seed (default: %(default)s)")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from a checkpoint")
@@ -61,5 +61,8 @@ def run(a: argparse.Namespace) -> None:
     first = s["train_loss"][0]["loss"] if s["train_loss"] else float("nan")
     last = s["train_loss"][-1]["loss"] if s["train_loss"] else float("nan")
     val = s["final_eval_loss"]
+    logged = len(s["train_loss"])
     print(f"{a.out}: {s['steps']} steps on {s['train_rows']} rows in {s['seconds']:.0f} s; training loss "
-          f"{first:.4f} -> {last:.4f}; validation loss " + ("none (empty split)" if val is None else f"{val:.4f}"))
+          f"{first:.4f} -> {last:.4f} ({logged} values logged, steps {s['train_loss'][0]['step'] if logged else '-'}"
+          f"..{s['train_loss'][-1]['step'] if logged else '-'}); validation loss "
+          + ("none (empty split)" if val is None else f"{val:.4f}"))

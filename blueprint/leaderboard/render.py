@@ -105,6 +105,37 @@ def _too_few(n: int) -> str:
     return (f"Only {n} rows: too few to read (under {MIN_ROWS}); the ranks of this group are mostly chance.")
 
 
+SUMMARY_COLUMNS = (("macro-F1", "macro_f1"), ("accuracy", "accuracy"), ("rare macro-F1", "rare_macro_f1"),
+                   ("action JS (lower is better)", "action_js"), ("BERTScore F1", "bertscore_f1"),
+                   ("avg cosine (paper's, per cluster)", "cluster_avg_cosine"), ("diagonality", "diagonality"),
+                   ("distinguishability (0.5 best)", "distinguishability"))
+
+
+def summary_table(rows: list[dict]) -> str:
+    """The README's table of results: one group's rows, ranked, as a Markdown table of the headline metrics
+    (three decimals, ± half the 95% interval), preceded by a line that says what was scored. The README's table
+    of the demo's baselines is this function's output for a demo run (``tests/test_demo.py`` holds it to that)."""
+    groups = group(rows)
+    if len(groups) != 1:
+        raise ValueError(f"the results form {len(groups)} groups; a summary table ranks one")
+    g = groups[0]
+    first = g.rows[0]
+    chance = first.get("diagonality_chance")
+    heads = [h if m != "diagonality" or chance is None else f"diagonality (chance {chance:.2f})"
+             for h, m in SUMMARY_COLUMNS]
+    lines = [f"{g.key.dataset_config}/{g.key.split}, {g.n} rows of which {first['n-samples']['text_rows']} carry "
+             "text; ± is half the 95% bootstrap interval:", "",
+             "| model | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for r in g.rows:
+        cells = []
+        for _, m in SUMMARY_COLUMNS:
+            v, ci = _value(r, m), r.get("ci", {}).get(m)
+            cells.append("–" if m not in r["results"] else f"n/a ({why_undefined(m)})" if v is None else
+                         f"{v:.3f} ±{(ci[1] - ci[0]) / 2:.3f}" if ci and ci[1] > ci[0] else f"{v:.3f}")
+        lines.append(f"| {r['model_name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def as_json(rows: list[dict]) -> list[dict]:
     """The leaderboard's rows: the group (fingerprint, config, split, rows, subset), the rank inside it, the model,
     every headline metric with its interval, the meta and the model's page."""

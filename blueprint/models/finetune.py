@@ -93,6 +93,11 @@ def focal_loss_from_log_probs(log_probs, num_items: Any = None, gamma: float = 1
     return per_token.sum() / torch.as_tensor(n).clamp(min=1)
 
 
+def logging_steps(every: int, total: int) -> int:
+    """Log the loss every ``every`` steps, and at least ten times a run: a short run shows its loss move."""
+    return max(1, min(every, total // 10))
+
+
 MODELS_EXTRA = 'pip install -e ".[models]" (or pip install trl peft)'
 
 
@@ -251,7 +256,8 @@ def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validati
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        warmup_steps=warmup, lr_scheduler_type="linear", logging_steps=cfg.logging_steps, logging_first_step=True,
+        warmup_steps=warmup, lr_scheduler_type="linear", logging_steps=logging_steps(cfg.logging_steps, total),
+        logging_first_step=True,
         eval_strategy="epoch" if has_validation else "no", save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=2,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
