@@ -74,6 +74,8 @@ def run_demo(out_dir: str | os.PathLike[str], *, users: int = 600, seed: int = 0
         options: dict[str, str | int] = {"model": model} if name in ("retrieval", "gbdt") else {}
         if name in ("random", "persona_prior", "retrieval", "gbdt"):
             options["seed"] = seed
+        if name == "gbdt":  # the same numbers whether LightGBM (an extra) is installed or not
+            options["engine"] = "sklearn"
         run_baseline(name, dataset, config, "test", preds, **options)
         log.info("[4/5] score %s (%d of %d): actions, texts and distributions, per cluster, with bootstrap "
                  "intervals", name, i, len(BASELINES))

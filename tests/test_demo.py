@@ -115,3 +115,32 @@ def test_every_interval_of_the_demo_results_contains_its_estimate(demo):
         for name, (lo, hi) in res["ci"].items():
             assert lo <= res["results"][name] <= hi, (f.name, name, res["results"][name], lo, hi)
         assert set(res["no_interval"]) >= {"max_cosine", "cluster_max_cosine"} or "max_cosine" not in res["results"]
+
+
+def _table_cells(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| model")]
+
+
+def test_the_readmes_baseline_table_is_what_the_demo_gives(demo):
+    """The README's table of the demo's baselines is :func:`summary_table` of a demo run, to the rounding: the same
+    rows in the same order, each number within 0.002 (another machine's floating point may move a third decimal).
+    Regenerate it with ``python -c 'from blueprint.leaderboard.render import collect, summary_table;
+    print(summary_table(collect("demo-out/results")))'``."""
+    import re
+    from pathlib import Path
+
+    from blueprint.leaderboard.render import collect, summary_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- baseline-table -->\n(.*?)<!-- /baseline-table -->", readme, flags=re.S)
+    assert block, "the README marks its baseline table with <!-- baseline-table --> ... <!-- /baseline-table -->"
+    made = summary_table(collect(demo / "results"))
+    assert block.group(1).splitlines()[0] == made.splitlines()[0]  # config, split, rows, text rows
+    ours, theirs = _table_cells(block.group(1)), _table_cells(made)
+    assert [r[0] for r in ours] == [r[0] for r in theirs]
+    number = re.compile(r"-?\d+\.\d+")
+    for a, b in zip(ours, theirs):
+        for x, y in zip(a[1:], b[1:]):
+            xs, ys = [float(v) for v in number.findall(x)], [float(v) for v in number.findall(y)]
+            assert len(xs) == len(ys) and all(abs(u - v) <= 0.002 for u, v in zip(xs, ys)), (a[0], x, y)

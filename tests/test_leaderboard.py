@@ -183,3 +183,24 @@ def test_eight_scores_at_once_into_one_folder(scored, small_dataset, tiny_model,
     assert main(["-q", "leaderboard", str(results), "--out", str(tmp_path / "site")]) == 0
     board = orjson.loads((tmp_path / "site" / "leaderboard.json").read_bytes())
     assert sorted(r["model_name"] for r in board) == [f"run{i}" for i in range(8)]
+
+
+def test_a_one_row_persona_is_flagged_never_printed_as_nan(small_dataset, tiny_model, tmp_path, capsys, caplog):
+    """A persona scored on one row (``25_clusters_c17`` of the demo has one test row): score warns that it cannot
+    be read and prints "n/a (why)" where a metric is undefined; the leaderboard greys the row and says so."""
+    one = read_split(small_dataset, "5_clusters_c1", "test", columns=["id"])["id"].to_pylist()[:1]
+    ids = tmp_path / "one.txt"
+    ids.write_text(one[0] + "\n")
+    preds = tmp_path / "p.jsonl"
+    preds.write_bytes(orjson.dumps({"id": one[0], "action": "like", "text": None}) + b"\n")
+    out = tmp_path / "results" / "one.json"
+    assert main(["score", str(preds), "--dataset", str(small_dataset), "--config", "5_clusters_c1", "--subset",
+                 str(ids), "--out", str(out), "--model", str(tiny_model), "--bootstrap", "5", "--no-bertscore"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed.lower() and "n/a (" in printed, printed
+    assert "only 1 rows are evaluated, under the 30" in caplog.text
+    assert main(["-q", "leaderboard", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 0
+    md = (tmp_path / "site" / "leaderboard.md").read_text()
+    assert "Only 1 rows: too few to read" in md and "nan" not in md.replace("n/a", "")
+    page = next((tmp_path / "site" / "models").glob("*.html")).read_text()
+    assert "<tr class=small>" in page and "too small (n &lt; 30)" in page
