@@ -7,6 +7,7 @@ from pathlib import Path
 
 from blueprint.cli._args import ints, option
 from blueprint.demo import run_demo
+from blueprint.metrics.registry import shown
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,6 @@ def run(a: argparse.Namespace) -> None:
         print(f"    {name}: " + ", ".join(f"{s} {counts[s]}" for s in ("train", "validation", "test")))
     print(f"  results      {r.results}/")
     for name, sc in r.scores.items():
-        print(f"    {name}: accuracy {sc['accuracy']:.4f}, macro-F1 {sc['macro_f1']:.4f}, "
-              f"action JS {sc['action_js']:.4f}")
+        print(f"    {name}: " + ", ".join(f"{label} {shown(m, sc[m])}" for label, m in (
+            ("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("action JS", "action_js"))))
     print(f"  leaderboard  {r.leaderboard['markdown']}  and  {r.leaderboard['html']}")
