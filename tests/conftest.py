@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,9 +29,11 @@ os.environ.update({
 })
 
 
-# hypothesis keeps no example database: it would write .hypothesis/ into the checkout
+# hypothesis keeps no example database, and its other files (a cache of the source's constants) go to the
+# session's temporary folder: by default both would be written to .hypothesis/ in the checkout
 settings.register_profile("blueprint", database=None)
 settings.load_profile("blueprint")
+set_hypothesis_home_dir(_CACHE / "hypothesis")
 
 
 def pytest_collection_modifyitems(config, items):

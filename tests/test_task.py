@@ -225,3 +225,13 @@ def test_parser_reads_back_every_target(action, text):
     out = parse_output(to_target(example))
     assert out.action == action
     assert out.text == (text if action in ("post", "reply", "quote", "post_update") else None)
+
+
+def test_hypothesis_writes_nothing_into_the_checkout():
+    from pathlib import Path
+
+    from hypothesis.configuration import storage_directory
+
+    repo = Path(__file__).resolve().parents[1]
+    where = storage_directory("constants", intent_to_write=False).path.resolve()
+    assert repo not in where.parents, where
