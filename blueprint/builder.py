@@ -14,9 +14,9 @@ from pathlib import Path
 import datasets
 import orjson
 
-from blueprint.actions import ACTIONS, TEXT_ACTIONS
-from blueprint.data import DEFAULT_FRACTIONS, SPLITS, config_name, content_id, features, parse_config_name, split_of
+from blueprint.data import DEFAULT_FRACTIONS, SPLITS, config_name, features, parse_config_name, split_of
 from blueprint.errors import BadInputError
+from blueprint.release_format import release_row
 from blueprint.validation import check_fractions
 
 PUBLIC_PARTITIONS: tuple[int, ...] = (2, 25, 100, 1000)
@@ -107,26 +107,10 @@ class BluePrint(datasets.GeneratorBasedBuilder):
                 for lineno, raw in enumerate(fh, start=1):
                     if not raw.strip():
                         continue
-                    row = release_row(orjson.loads(raw), default_cluster, f, lineno)
+                    try:
+                        obj = orjson.loads(raw)
+                    except orjson.JSONDecodeError as exc:
+                        raise BadInputError(f"invalid JSON ({exc})", path=f, line=lineno) from None
+                    row = release_row(obj, default_cluster, self.config.k, f, lineno)
                     if split_of(row["id"], self.config.fractions) == split:
                         yield row["id"], row
-
-
-def release_row(obj: dict, cluster: int, path: str, lineno: int) -> dict:
-    """A public-release thread as a BluePrint row: the action from the last message's flags, a content id."""
-    thread = obj.get("thread")
-    if not isinstance(thread, list) or not thread:
-        raise BadInputError("expected a non-empty 'thread' list", path=path, line=lineno, field="thread")
-    last = thread[-1].get("actions") or {}
-    chosen = [a for a in ACTIONS if last.get(a)]
-    if len(chosen) != 1:
-        raise BadInputError(f"the last message must have exactly one action flag, found {chosen}", path=path,
-                            line=lineno, field="thread[-1].actions")
-    action = chosen[0]
-    msgs = [{"user_id": m.get("user_id"), "text": m.get("text"),
-             "relative_integer_time": m.get("relative_integer_time"),
-             "actions": ({a: bool((m.get("actions") or {}).get(a)) for a in ACTIONS} if m.get("actions") else None)}
-            for m in thread]
-    ex_id = content_id(action, [(m["relative_integer_time"], m["text"]) for m in msgs])
-    return {"id": ex_id, "thread": msgs, "cluster_id": int(obj.get("cluster_id", cluster)),
-            "action": ACTIONS.index(action), "target_text": msgs[-1]["text"] if action in TEXT_ACTIONS else None}

@@ -172,3 +172,17 @@ def test_a_release_copy_missing_a_cluster_or_a_folder_is_refused(tmp_path, capsy
     assert "no file for clusters [2]" in capsys.readouterr().err
     assert main(["import-release", str(tmp_path), "--out", str(tmp_path / "ds")]) == 2
     assert "no processed_{k}_clusters/" in capsys.readouterr().err
+
+
+def test_the_builder_checks_the_release_as_import_release_does(tmp_path):
+    """One reader of the release's rows: the datasets builder names a bad field by file, line and field too."""
+    from blueprint.builder import BluePrint
+    from blueprint.errors import BadInputError
+
+    release = _broken(tmp_path, 3, lambda o: o["thread"][-1]["actions"].update(like="yes"))
+    b = BluePrint(config_name="2_clusters", data_dir=str(release), cache_dir=str(tmp_path / "cache"),
+                  dataset_name="blueprint")
+    with pytest.raises(Exception) as err:
+        b.download_and_prepare()
+    cause = err.value if isinstance(err.value, BadInputError) else err.value.__cause__ or err.value.__context__
+    assert isinstance(cause, BadInputError) and cause.line == 3 and cause.field.endswith("].actions.like")
