@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blueprint.errors import BadInputError
+from blueprint.validation import check_scalar
 
 
 def stratified_sample(ids: Sequence[str], clusters: Sequence[int], n: int, seed: int = 0) -> list[str]:
     """``n`` of ``ids``, each cluster's share in proportion to its size (largest remainders, ties to the larger
     cluster, then the smaller id), and inside a cluster the ids first by a seeded hash. The result is in the
     split's order, and depends on the ids, the clusters, ``n`` and ``seed`` only (not on the rows' order)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise BadInputError(f"must be a positive integer, got {n!r}", field="limit")
+    check_scalar(n, "limit", int, min_val=1)
     if n >= len(ids):
         return list(ids)
     members: dict[int, list[str]] = defaultdict(list)

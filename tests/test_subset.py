@@ -30,7 +30,7 @@ def test_a_stratified_sample_by_hand():
     assert set(stratified_sample([ids[j] for j in order], [clusters[j] for j in order], 5, seed=0)) == set(got)
     assert {tuple(stratified_sample(ids, clusters, 5, seed=s)) for s in range(8)} != {tuple(got)}
     assert stratified_sample(ids, clusters, 50) == ids
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be at least 1"):
         stratified_sample(ids, clusters, 0)
 
 

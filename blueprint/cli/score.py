@@ -51,7 +51,6 @@ def run(a: argparse.Namespace) -> None:
         rare_actions_for,
         results_schema,
         score,
-        shown_value,
         write_results,
     )
     from blueprint.metrics.config import DEFAULT_RARE
@@ -76,10 +75,12 @@ def run(a: argparse.Namespace) -> None:
                 meta=a.meta, subset=a.subset, default_name=lambda: default_model_name(a.predictions, a.meta))
     write_results(res, a.out)
     r = res["results"]
-    shown = ", ".join(f"{label} {shown_value(r, m)}" for label, m in (
+    from blueprint.metrics.registry import shown
+
+    line = ", ".join(f"{label} {shown(m, r.get(m))}" for label, m in (
         ("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("rare macro-F1", "rare_macro_f1"),
         ("cluster macro-F1", "cluster_macro_f1"), ("action JS", "action_js")))
     n = res["n-samples"]
     partial = res["config"]["partial"]
     rows = f"{n['effective']} of {n['original']} rows, partial" if partial else f"{n['evaluated']} rows"
-    print(f"{a.out}: {shown} ({rows})")
+    print(f"{a.out}: {line} ({rows})")

@@ -29,6 +29,7 @@ import orjson
 
 from blueprint._io import atomic_dir
 from blueprint.actions import ACTIONS
+from blueprint.errors import BadInputError
 from blueprint.leaderboard.charts import bar_chart, heat_map, value_of
 from blueprint.leaderboard.groups import Group, collect, group, raise_if_mixed, short
 from blueprint.leaderboard.score import LEADERBOARD
@@ -41,14 +42,10 @@ COLUMNS = ("model", "dataset config", "split", "n", *LEADERBOARD)
 META_COLUMNS = ("parameters", "trained_on", "saw_train_split")
 
 
-def _value(r: dict, m: str) -> float | None:
-    return value_of(r, m)
-
-
 def _number(r: dict, m: str) -> str:
     if m not in r["results"]:  # an optional metric this submission was not scored on (no BERTScore, no texts)
         return "–"
-    v = _value(r, m)
+    v = value_of(r, m)
     if v is None:  # nan: not measurable for this submission
         return f"n/a ({why_undefined(m)})"
     ci = r.get("ci", {}).get(m)
@@ -59,7 +56,7 @@ def _number(r: dict, m: str) -> str:
 
 def _sort_key(r: dict, m: str) -> float | None:
     """What a column sorts by: the value, or for a target metric its distance to the target (smaller first)."""
-    v = _value(r, m)
+    v = value_of(r, m)
     if v is None:
         return None
     info = get_metric(m)
@@ -117,7 +114,8 @@ def summary_table(rows: list[dict]) -> str:
     of the demo's baselines is this function's output for a demo run (``tests/test_demo.py`` holds it to that)."""
     groups = group(rows)
     if len(groups) != 1:
-        raise ValueError(f"the results form {len(groups)} groups; a summary table ranks one")
+        raise BadInputError(f"the results form {len(groups)} groups (another build, config, split or subset); a "
+                            "summary table ranks one", field="results")
     g = groups[0]
     first = g.rows[0]
     chance = first.get("diagonality_chance")
@@ -129,7 +127,7 @@ def summary_table(rows: list[dict]) -> str:
     for r in g.rows:
         cells = []
         for _, m in SUMMARY_COLUMNS:
-            v, ci = _value(r, m), r.get("ci", {}).get(m)
+            v, ci = value_of(r, m), r.get("ci", {}).get(m)
             cells.append("–" if m not in r["results"] else f"n/a ({why_undefined(m)})" if v is None else
                          f"{v:.3f} ±{(ci[1] - ci[0]) / 2:.3f}" if ci and ci[1] > ci[0] else f"{v:.3f}")
         lines.append(f"| {r['model_name']} | " + " | ".join(cells) + " |")
@@ -148,7 +146,7 @@ def as_json(rows: list[dict]) -> list[dict]:
             out.append({"group": about, "rank": i, "model_name": r["model_name"],
                         "dataset_config": r["config"]["dataset_config"], "split": r["config"]["split"],
                         "n": r["n-samples"]["evaluated"], "n-samples": r["n-samples"],
-                        "results": {m: _value(r, m) for m in LEADERBOARD if m in r["results"]},
+                        "results": {m: value_of(r, m) for m in LEADERBOARD if m in r["results"]},
                         "ci": {m: r.get("ci", {}).get(m) for m in LEADERBOARD if r.get("ci", {}).get(m)},
                         "meta": (r.get("submission") or {}).get("meta", {}), "page": _page_name(gi, i, r)})
     return out

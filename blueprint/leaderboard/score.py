@@ -230,13 +230,6 @@ def score(pred_path: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]
     }
 
 
-def shown_value(results: dict, metric: str) -> str:
-    """A headline value of ``results["results"]`` for people (:func:`~blueprint.metrics.registry.shown`)."""
-    from blueprint.metrics.registry import shown
-
-    return shown(metric, results.get(metric))
-
-
 def samples_path_for(out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     return out.with_name(out.stem + ".samples.jsonl")
