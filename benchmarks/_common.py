@@ -7,14 +7,19 @@ headline is a ratio of two things measured in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
@@ -75,6 +80,50 @@ def synthetic_texts(root, n: int, *, users: int, seed: int, days: float, pii_rat
                 if len(out) == n:
                     return out
     return out
+
+
+# --- real servers on 127.0.0.1 (a free port), for the benchmarks and the tests ------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], health_url: str, log: Path, *, timeout: float = 300.0, env: dict | None = None):
+    """Start ``cmd`` in its own process group, wait until ``health_url`` answers 200, stop the group at the end.
+
+    The server's output goes to ``log``, shown in the failure when it never comes up.
+    """
+    import httpx
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(health_url, timeout=2.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[0]} did not answer {health_url} in {timeout:.0f} s:\n"
+                                   f"{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 # --- the shared report: every benchmark returns rows, ``python -m benchmarks`` gathers them ---------------

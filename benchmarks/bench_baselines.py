@@ -28,7 +28,8 @@ MIX = {"like": 30, "reply": 18, "post": 16, "repost": 12, "quote": 7, "follow": 
        "post_delete": 2, "unfollow": 1.5, "unrepost": 1.5, "post_update": 1, "unblock": 1}
 
 
-def write_dataset(root: Path, texts: list[str], rows: int, seed: int = 0) -> Path:
+def write_dataset(root: Path, texts: list[str], rows: int, seed: int = 0,
+                  splits: tuple[str, ...] = ("train", "test")) -> Path:
     """A dataset folder (README.md plus Parquet shards of config 25_clusters) with ``rows`` train and test rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -41,7 +42,7 @@ def write_dataset(root: Path, texts: list[str], rows: int, seed: int = 0) -> Pat
     schema = features().arrow_schema
     (root / "data" / "25_clusters").mkdir(parents=True)
     (root / "README.md").write_text("---\nconfigs: []\n---\nbenchmark data\n")
-    for split in ("train", "test"):
+    for split in splits:
         out = []
         for i in range(rows):
             action = rng.choices(names, weights)[0]

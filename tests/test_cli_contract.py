@@ -29,8 +29,9 @@ NOW_EXPLICIT = {
 
 # flags added since the contract was dumped
 ADDED = {("predict", "--limit"), ("score", "--subset"), ("validate", "--subset"), ("leaderboard", "--strict"),
-         ("build", "--personas-from")}
-NEW_COMMANDS = {"import-release"}
+         ("build", "--personas-from"), ("finetune", "--precision"),
+         ("finetune", "--sampling")}
+NEW_COMMANDS = {"import-release", "experiment"}
 
 
 def describe(parser: argparse.ArgumentParser) -> list[dict]:

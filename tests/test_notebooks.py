@@ -47,6 +47,7 @@ def _check(nb, name: str) -> None:
 def test_notebook_runs(name: str, demo_project: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("BLUEPRINT_DEMO", str(demo_project / "demo-out"))
     monkeypatch.setenv("BLUEPRINT_NOTEBOOK_WORK", str(tmp_path))
+    monkeypatch.setenv("BLUEPRINT_NOTEBOOK_MODEL", "tiny")  # the real model's run is the README's experiment
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebooks = demo_project / "notebooks"  # a clone's copy: a notebook's run writes nothing into the checkout
     nb = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)

@@ -20,8 +20,8 @@ from blueprint.errors import BadInputError
 
 log = logging.getLogger("blueprint")
 
-COMMANDS = ("demo", "synth", "collect", "build", "baseline", "predict", "finetune", "validate", "score",
-            "leaderboard", "audit", "stats", "scrub", "import-release")
+COMMANDS = ("demo", "synth", "collect", "build", "baseline", "predict", "finetune", "experiment", "validate",
+            "score", "leaderboard", "audit", "stats", "scrub", "import-release")
 """Every command, in the order ``blueprint --help`` lists them; ``blueprint/cli/<command>.py`` each (a dash in
 the command is an underscore in its module's name)."""
 

@@ -18,8 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Writes PRED.jsonl (a valid submission), PRED.raw.jsonl (the raw answers, "
                                    "kept so that --reparse can parse them again without the model) and "
                                    "PRED.report.json (repairs, parse errors and fallbacks).")
-    p.add_argument("--model", required=True, help="a local folder, a Hub id, or a folder holding a LoRA adapter; "
-                                                  "with --engine openai, the model name the server serves")
+    p.add_argument("--model", required=True,
+                   help="smollm2-135m-instruct (the packaged real model), a .gguf file, a local folder, a Hub id, or "
+                        "a folder holding a LoRA adapter; with --engine openai, the model name the server serves")
     dataset_options(p)
     p.add_argument("--out", required=True, type=Path,
                    help="the predictions file to write (PRED.jsonl; PRED.raw.jsonl and PRED.report.json beside it)")

@@ -32,6 +32,8 @@ from blueprint.validation import check_choice, check_scalar
 log = logging.getLogger(__name__)
 
 LOSSES = ("ce", "focal")
+PRECISIONS = ("auto", "float32", "bfloat16")
+SAMPLINGS = ("group_by_length", "random")
 SUMMARY = "blueprint_finetune.json"
 
 
@@ -60,11 +62,15 @@ class FinetuneConfig:
     seed: int = 0
     save_steps: int = 200
     logging_steps: int = 10
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # off: on a CPU it buys memory that is there with compute that is not
+    precision: str = "auto"  # auto: bfloat16 autocast where the GPU or CPU computes in it natively, else float32
+    sampling: str = "group_by_length"  # batches of rows of similar length: less padding computed for nothing
 
     def __post_init__(self) -> None:
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.style, "style", STYLES)
+        check_choice(self.precision, "precision", PRECISIONS)
+        check_choice(self.sampling, "sampling", SAMPLINGS)
         check_scalar(self.lora_r, "lora_r", int, min_val=1)
         check_scalar(self.lora_dropout, "lora_dropout", min_val=0, max_val=1, include_boundaries="left")
         check_scalar(self.learning_rate, "learning_rate", min_val=0, include_boundaries="neither")
@@ -91,6 +97,38 @@ def focal_loss_from_log_probs(log_probs, num_items: Any = None, gamma: float = 1
     per_token = -((1.0 - log_probs.exp()).clamp(min=0.0) ** gamma) * log_probs
     n = num_items if num_items is not None else mask.sum()
     return per_token.sum() / torch.as_tensor(n).clamp(min=1)
+
+
+def cpu_bf16() -> str | None:
+    """The CPU feature that computes bfloat16 natively (``amx_bf16`` or ``avx512_bf16``), or None.
+
+    Without one, torch emulates bfloat16 and autocast makes training slower, not faster.
+    """
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:  # not Linux: say no, float32 is always right
+        return None
+    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), None)
+
+
+def training_precision(wanted: str) -> tuple[bool, str]:
+    """(bfloat16 autocast on?, why), for ``FinetuneConfig.precision``."""
+    import torch
+
+    check_choice(wanted, "precision", PRECISIONS)
+    if torch.cuda.is_available():
+        ok = torch.cuda.is_bf16_supported()
+        where = "the GPU computes in bfloat16" if ok else "the GPU has no bfloat16"
+    else:
+        feature = cpu_bf16()
+        ok = feature is not None
+        where = f"the CPU has {feature.upper()}" if feature else "the CPU has no AVX512_BF16 or AMX"
+    if wanted == "float32":
+        return False, "float32 (asked for)"
+    if wanted == "bfloat16":
+        return True, f"bfloat16 autocast (asked for; {where})"
+    return (True, f"bfloat16 autocast ({where})") if ok else (False, f"float32 ({where})")
 
 
 def logging_steps(every: int, total: int) -> int:
@@ -164,7 +202,7 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
     out = Path(out)
-    tok, net = _load(model, cfg)
+    tok, net, base = _load(model, cfg)
     train, evaluation = _prompts(dataset_dir, config, cfg)
     args, total = _training_args(cfg, out, len(train), bool(len(evaluation)), progress)
     peft_config = None
@@ -189,40 +227,46 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
     if last:
         log.info("finetune: resuming from %s", last)
-    log.info("finetune: %d train rows, %d validation rows, %d optimizer steps (%s, loss %s)", len(train),
-             len(evaluation), total, "LoRA" if cfg.lora else "full", cfg.loss)
+    _, precision = training_precision(cfg.precision)
+    log.info("finetune: %d train rows, %d validation rows, %d optimizer steps (%s, loss %s, %s, gradient "
+             "checkpointing %s)", len(train), len(evaluation), total, "LoRA" if cfg.lora else "full", cfg.loss,
+             precision, "on" if cfg.gradient_checkpointing else "off")
+    t_train = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
+    steps_run = trainer.state.global_step - (int(Path(last).name.rsplit("-", 1)[-1]) if last else 0)
+    train_seconds = time.perf_counter() - t_train
     history = list(trainer.state.log_history)
     final_eval = _final_eval(trainer, history, has_validation=bool(len(evaluation)))
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))
     summary = {
-        "base_model": str(model), "dataset_config": config, "config": asdict(cfg), "resumed_from": last,
+        "base_model": str(model), "base": base, "dataset_config": config, "config": asdict(cfg), "resumed_from": last,
         "train_rows": len(train), "validation_rows": len(evaluation), "steps": trainer.state.global_step,
         "train_loss": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
         "eval_loss": [{"step": h["step"], "epoch": h.get("epoch"), "loss": h["eval_loss"]}
                       for h in history if "eval_loss" in h],
         "final_eval_loss": final_eval.get("eval_loss"), "seconds": round(time.perf_counter() - t0, 1),
+        "precision": precision, "train_seconds": round(train_seconds, 1),
+        "seconds_per_step": round(train_seconds / steps_run, 3) if steps_run > 0 else None,
     }
     write_json(out / SUMMARY, summary)
     return summary
 
 
-def _load(model: str, cfg: FinetuneConfig) -> tuple[Any, Any]:
-    """(tokenizer, model) in float32; the tokenizer pads with its eos token when it has no pad token."""
+def _load(model: str, cfg: FinetuneConfig) -> tuple[Any, Any, dict]:
+    """(tokenizer, model in float32, the base's record); the tokenizer pads with its eos token when it has no
+    pad token."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(model)
-        net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-    except OSError as exc:
-        raise BadInputError(f"cannot load the model ({exc})", field="model") from None
+    from blueprint.models.sources import load_lm, resolve_lm
+
+    source = resolve_lm(model)
+    tok, net = load_lm(source, torch.float32)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     if cfg.style == "chat" and not getattr(tok, "chat_template", None):
         raise BadInputError(f"{model} has no chat template; use --style plain", field="style")
-    return tok, net
+    return tok, net, source.record()
 
 
 def _prompts(dataset_dir: str | os.PathLike[str], config: str, cfg: FinetuneConfig) -> tuple[Any, Any]:
@@ -250,8 +294,7 @@ def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validati
     total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(100, total // 10)
     cuda = torch.cuda.is_available()
-    # named only when asked for: transformers warns about the argument's name whenever it is given
-    checkpointing: dict[str, Any] = {"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}
+    bf16, _ = training_precision(cfg.precision)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
@@ -261,8 +304,10 @@ def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validati
         eval_strategy="epoch" if has_validation else "no", save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=2,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", max_length=cfg.max_length, completion_only_loss=True,
-        bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda, disable_tqdm=not progress,
-        dataloader_num_workers=0, **checkpointing,
+        train_sampling_strategy=cfg.sampling, bf16=bf16, use_cpu=not cuda, disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        # TRL turns checkpointing on unless told; transformers 5 names it activation_checkpointing
+        activation_checkpointing=cfg.gradient_checkpointing,
     )
     return args, total
 

@@ -7,7 +7,8 @@ The driver writes each raw answer as soon as it arrives to ``<out stem>.raw.json
 the model), then parses every answer with :func:`blueprint.task.parse_output`. An
 unusable answer gets the fallback action (by default the train split's most common
 one), so the predictions file always covers the split. The counts of repairs, parse
-errors and fallbacks go to ``<out stem>.report.json``.
+errors and fallbacks go to ``<out stem>.report.json``, with ``in_schema``: the answers that
+were the answer schema exactly, parsed without a repair.
 """
 
 from __future__ import annotations
@@ -209,11 +210,12 @@ def finalize(rows: list[dict], raw: Path, out: Path, fb: Fallback) -> dict:
                             path=raw)
     repairs: Counter = Counter()
     errors: Counter = Counter()
-    preds, fallbacks = [], 0
+    preds, fallbacks, in_schema = [], 0, 0
     for r in rows:
         a = answers[r["id"]]
         parsed = parse_output(a["raw"], has_context=len(r["thread"]) > 1)
         repairs.update(parsed.repairs)
+        in_schema += parsed.action is not None and not parsed.repairs and not parsed.error
         if a.get("call_error"):
             errors[f"call failed: {a['call_error']}"] += 1
         elif parsed.error:
@@ -235,7 +237,7 @@ def finalize(rows: list[dict], raw: Path, out: Path, fb: Fallback) -> dict:
     write_jsonl(out, preds)
     n = len(rows)
     actions = Counter(p["action"] for p in preds)
-    return {"rows": n, "parsed": n - fallbacks, "fallbacks": fallbacks,
+    return {"rows": n, "parsed": n - fallbacks, "in_schema": in_schema, "fallbacks": fallbacks,
             "fallback_rate": round(fallbacks / n, 6) if n else 0.0,
             "fallback": asdict(fb), "repairs": dict(sorted(repairs.items())), "errors": dict(sorted(errors.items())),
             "predicted_actions": {a: actions.get(a, 0) for a in ACTIONS},

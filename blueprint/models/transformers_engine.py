@@ -8,7 +8,6 @@ default.
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 from collections.abc import Sequence
@@ -54,13 +53,14 @@ class TransformersEngine:
 
     def __init__(self, model: str, *, style: str = "chat", generation: GenerationConfig | None = None,
                  device: str | None = None, dtype: str = "auto", sort_by_length: bool = True,
-                 share_prefix: bool = True) -> None:
+                 share_prefix: bool = True, prefill_rows: bool = True) -> None:
         check_choice(style, "style", STYLES)
         self.model_name = str(model)
         self.style = style
         self.gen = generation or GenerationConfig()
         self.sort_by_length = sort_by_length
         self.share_prefix = share_prefix
+        self.prefill_rows = prefill_rows
         self._device = device
         self._dtype = dtype
         self._loaded: tuple[Any, Any, Any] | None = None
@@ -104,7 +104,9 @@ class TransformersEngine:
         Every prompt starts with the same system message, so with ``share_prefix`` its
         keys and values are computed once and reused by every batch: each batch is laid
         out as ``[shared prefix][left padding][the row's own tokens]``, and the attention
-        mask and position ids skip the padding.
+        mask and position ids skip the padding. With ``prefill_rows``, each row's own tokens
+        are read one row at a time, without padding, into a cache laid out for the whole
+        answer; the batch then decodes together (:func:`_prefill_each_row`).
         """
         torch, tok, net = self.load()
         texts = [self.render(p) for p in prompts]
@@ -126,14 +128,13 @@ class TransformersEngine:
             n_prefix, prefix_cache = self._prefix_cache(ids) if self.share_prefix else (0, None)
             for start in range(0, len(order), self.gen.batch_size):
                 batch = order[start:start + self.gen.batch_size]
-                if prefix_cache is None:
-                    enc = tok.pad({"input_ids": [ids[i] for i in batch]}, padding=True, return_tensors="pt")
-                    extra = {}
-                else:
-                    enc = _prefixed_batch(torch, [ids[i] for i in batch], n_prefix, tok.pad_token_id)
-                    cache = copy.deepcopy(prefix_cache)
-                    cache.batch_repeat_interleave(len(batch))
-                    extra = {_cache_kwarg(): cache}
+                rows = [ids[i] for i in batch]
+                enc = _prefixed_batch(torch, rows, n_prefix, tok.pad_token_id)
+                width = enc["input_ids"].shape[1]
+                cache = _static_cache(net, prefix_cache, len(batch), width + self.gen.max_new_tokens)
+                if self.prefill_rows and _plain_layers(cache):
+                    _prefill_each_row(torch, net, cache, prefix_cache, rows, n_prefix, width)
+                extra = {_cache_kwarg(): cache}
                 enc = {k: v.to(net.device) for k, v in enc.items()}
                 out = net.generate(**enc, **kwargs, **extra)
                 new = out[:, enc["input_ids"].shape[1]:]
@@ -157,6 +158,65 @@ class TransformersEngine:
         if not hasattr(cache, "batch_repeat_interleave"):
             return 0, None
         return n, cache
+
+
+def _static_cache(net, prefix, batch: int, length: int):
+    """A key-value cache laid out once for the whole answer, holding the shared prefix (when there is one).
+
+    Each new token is written in place (transformers' default cache concatenates every
+    layer's keys and values at every token), and each row's own keys and values can be
+    written where the batch's layout puts them (:func:`_prefill_each_row`).
+    """
+    from transformers import StaticCache
+
+    cache = StaticCache(config=net.config, max_cache_len=length)
+    if prefix is not None:
+        for i, layer in enumerate(prefix.layers):
+            cache.update(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1), i)
+    return cache
+
+
+def _plain_layers(cache) -> bool:
+    """True when every layer of ``cache`` is a full-attention static layer (no sliding window, no linear
+    attention): the layout :func:`_prefill_each_row` writes into."""
+    from transformers.cache_utils import StaticLayer
+
+    return all(type(layer) is StaticLayer for layer in cache.layers)
+
+
+def _prefill_each_row(torch, net, cache, prefix, rows: list[list[int]], n_prefix: int, width: int) -> None:
+    """Fill ``cache`` with every row's keys and values up to its last token, one row at a time.
+
+    A batch's rows differ in length: computed together, the short ones are padded to the
+    longest, and on the demo's prompts (a shared prefix of 399 tokens, then 20 to 265 of a
+    row's own) three quarters of what the batch computed was padding. Each row is computed
+    alone here, with the position ids the padded batch would give it, and its keys and
+    values are written where the batch's layout puts them (``[prefix][padding][own]``).
+    Only the last column is left, so ``generate`` starts with one token per row.
+    """
+    from transformers import DynamicCache
+
+    layers: list[Any] = list(cache.layers)
+    for j, row in enumerate(rows):
+        own = row[n_prefix:-1]
+        if not own:
+            continue
+        alone: Any = DynamicCache()
+        if prefix is not None:
+            for i, layer in enumerate(prefix.layers):
+                alone.update(layer.keys, layer.values, i)
+        positions = torch.arange(n_prefix, n_prefix + len(own), device=net.device)[None]
+        net(input_ids=torch.tensor([own], device=net.device), position_ids=positions, use_cache=True,
+            **{_cache_kwarg(): alone})
+        at = torch.arange(width - 1 - len(own), width - 1, device=net.device)
+        for target, layer in zip(layers, alone.layers):
+            if not target.is_initialized:  # no shared prefix: the batch's first row lays the cache out
+                shape = (len(rows), layer.keys.shape[1], 0, layer.keys.shape[-1])
+                target.lazy_initialization(layer.keys.new_zeros(shape), layer.values.new_zeros(shape))
+            target.keys[j].index_copy_(1, at, layer.keys[0, :, n_prefix:])
+            target.values[j].index_copy_(1, at, layer.values[0, :, n_prefix:])
+    for target in layers:
+        target.cumulative_length.fill_(width - 1)
 
 
 @functools.cache
@@ -195,43 +255,27 @@ def _stop_ids(tok, net) -> list[int]:
 
 
 def load_causal_lm(model: str, *, device: str | None = None, dtype: str = "auto"):
-    """(torch, tokenizer, model) for a local folder, a Hub id, or a folder holding a peft adapter.
+    """(torch, tokenizer, model) for anything :func:`~blueprint.models.sources.resolve_lm` takes, or a folder
+    holding a peft adapter (over the base it records).
 
     The tokenizer pads on the left, as batched generation needs; a tokenizer without a
     pad token pads with its eos token.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     from blueprint.models import is_adapter
+    from blueprint.models.sources import load_lm, resolve_lm
 
-    hf_logging.disable_progress_bar()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtypes = {"auto": (torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported()
                        else torch.float32), "float32": torch.float32, "bfloat16": torch.bfloat16,
               "float16": torch.float16}
     torch_dtype = dtypes[check_choice(dtype, "dtype", dtypes)]
     path = Path(model)
-    if path.exists() and not path.is_dir():
-        raise BadInputError("expected a model folder, a Hub id or an adapter folder", path=path, field="model")
-    try:
-        if path.is_dir() and is_adapter(path):
-            from blueprint.models.finetune import require_models_extra
-
-            require_models_extra(f"the adapter {path}")
-            from peft import AutoPeftModelForCausalLM
-
-            net = AutoPeftModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
-            net = net.merge_and_unload()  # generation runs as fast as on the base model
-            tok_src = path if (path / "tokenizer_config.json").is_file() else net.config.name_or_path
-        else:
-            net = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
-            tok_src = model
-        tok = AutoTokenizer.from_pretrained(str(tok_src))
-    except OSError as exc:
-        raise BadInputError(f"cannot load the model ({exc}); give a local folder, or a Hub id that is in the "
-                            "local cache or reachable", field="model") from None
+    if path.is_dir() and is_adapter(path):
+        tok, net = _load_adapter(path, torch_dtype)
+    else:
+        tok, net = load_lm(resolve_lm(model), torch_dtype)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -239,3 +283,24 @@ def load_causal_lm(model: str, *, device: str | None = None, dtype: str = "auto"
     return torch, tok, net
 
 
+def _load_adapter(path: Path, dtype):
+    """(tokenizer, merged model) for an adapter folder: its base rebuilt from ``blueprint_finetune.json`` when
+    it records one (a packaged or GGUF base, checked by sha256), else from the adapter's own config."""
+    import orjson
+    from transformers import AutoTokenizer
+
+    from blueprint.models.finetune import SUMMARY, require_models_extra
+    from blueprint.models.sources import load_lm, resolve_lm, resolve_record
+
+    require_models_extra(f"the adapter {path}")
+    from peft import PeftConfig, PeftModel
+
+    summary = orjson.loads((path / SUMMARY).read_bytes()) if (path / SUMMARY).is_file() else {}
+    record = summary.get("base")
+    source = resolve_record(record) if isinstance(record, dict) else \
+        resolve_lm(PeftConfig.from_pretrained(str(path)).base_model_name_or_path)
+    tok, base = load_lm(source, dtype)
+    net = PeftModel.from_pretrained(base, str(path)).merge_and_unload()  # generation as fast as on the base
+    if (path / "tokenizer_config.json").is_file():
+        tok = AutoTokenizer.from_pretrained(str(path))
+    return tok, net
