@@ -41,8 +41,8 @@ METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("action_js", "ac
 
 def cpu_finetune() -> FinetuneConfig:
     """The fine-tuning a 2-core CPU does in about half an hour with a 135M model (see the README's table)."""
-    return FinetuneConfig(persona=True, max_steps=60, batch_size=4, grad_accum=1, learning_rate=1e-3,
-                          warmup_steps=6, eval_limit=16, save_steps=20, logging_steps=5)
+    return FinetuneConfig(persona=True, max_steps=40, batch_size=4, grad_accum=1, learning_rate=1e-3,
+                          warmup_steps=4, eval_limit=16, save_steps=10, logging_steps=4)
 
 
 @dataclass(frozen=True)
