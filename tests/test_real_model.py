@@ -17,6 +17,9 @@ from _common import free_port, running  # noqa: E402
 from blueprint.cli import main  # noqa: E402
 from blueprint.leaderboard.score import check  # noqa: E402
 from blueprint.models.sources import PACKAGED, SMOLLM2, converted_folder, resolve_lm  # noqa: E402
+from blueprint.task import parse_output  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "smollm2"
 
 CONFIG = "5_clusters"
 SPEC = PACKAGED[SMOLLM2]
@@ -132,3 +135,19 @@ def test_llama_cpp_server_serves_the_gguf_file(gguf, small_dataset, tmp_path):
     raw = [orjson.loads(line) for line in out.with_name("api.raw.jsonl").read_bytes().splitlines()]
     assert all(isinstance(r["raw"], str) and r["raw"] for r in raw)
     assert check(out, small_dataset, CONFIG, "test", subset=out.with_name("api.subset.txt"))[0] == 6
+
+
+def test_the_parser_accounts_for_every_raw_answer_of_the_real_model():
+    """The real model's own answers (tests/data/smollm2/: prose, echoed thread messages, cut-off objects, code
+    fences, the schema itself) each parse to the label checked by hand, with no unusable answer."""
+    rows = [orjson.loads(line) for line in (DATA / "raw_answers.jsonl").read_bytes().splitlines()]
+    assert {r["run"] for r in rows} == {"base", "base_persona", "finetuned"} and len(rows) == 49
+    for r in rows:
+        parsed = parse_output(r["raw"], has_context=r["has_context"])
+        assert (parsed.action, parsed.error) == (r["expected_action"], None), r["raw"][:120]
+        if r["run"] == "finetuned":  # the answer schema itself
+            assert parsed.repairs == [] and parsed.text is None
+        else:  # none of the base model's answers is the schema
+            assert parsed.repairs
+        if r["raw"].startswith('{"user": ') and r["raw"].endswith("}"):  # an echoed thread message: its text
+            assert parsed.text == orjson.loads(r["raw"])["text"]

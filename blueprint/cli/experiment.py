@@ -34,7 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=ft.max_steps, help="fine-tuning: optimizer steps")
     p.add_argument("--train-batch-size", type=int, default=ft.batch_size, help="fine-tuning: rows per step")
     p.add_argument("--learning-rate", type=float, default=ft.learning_rate, help="fine-tuning: peak learning rate")
-    p.add_argument("--lora-r", type=int, default=ft.lora_r, help="fine-tuning: LoRA rank")
+    p.add_argument("--lora-r", type=int, default=ft.lora_r, help="fine-tuning: LoRA rank (and alpha)")
+    p.add_argument("--loss", choices=("ce", "focal"), default=ft.loss,
+                   help="fine-tuning: ce (cross-entropy) or focal (the paper's variant, with --gamma)")
+    p.add_argument("--gamma", type=float, default=ft.gamma, help="fine-tuning: the focal loss's exponent")
     p.add_argument("--train-limit", type=int, default=None, help="fine-tuning: train on N rows (default: every row)")
 
 
@@ -43,7 +46,7 @@ def run(a: argparse.Namespace) -> None:
 
     ft: FinetuneConfig = replace(cpu_finetune(), max_steps=a.max_steps, batch_size=a.train_batch_size,
                                  learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_r,
-                                 limit=a.train_limit, seed=a.seed)
+                                 limit=a.train_limit, seed=a.seed, loss=a.loss, gamma=a.gamma)
     cfg = ExperimentConfig(max_new_tokens=a.max_new_tokens, batch_size=a.batch_size, limit=a.limit, seed=a.seed,
                            finetune=ft)
     report = run_experiment(a.model, a.dataset, a.config, a.out, cfg, progress=not a.quiet)

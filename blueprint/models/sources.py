@@ -72,6 +72,11 @@ class ModelSource:
     def is_gguf(self) -> bool:
         return self.gguf is not None
 
+    @property
+    def file(self) -> Path | None:
+        """The GGUF file itself (what llama.cpp's server takes), or None."""
+        return Path(self.path) / self.gguf if self.gguf else None
+
     def record(self) -> dict:
         """What an adapter keeps about its base (never more than names, paths and a checksum)."""
         return asdict(self)
