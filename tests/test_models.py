@@ -343,3 +343,28 @@ def test_a_short_run_logs_enough_losses_to_show_the_change(tiny_lm, small_datase
     first, last = re.search(r"training loss (\S+) -> (\S+) \((\d+) values logged", line).groups()[:2]
     assert first != last and "8 values logged, steps 1..8" in line, line
     assert [h["step"] for h in summary["train_loss"]] == list(range(1, 9))
+
+
+@pytest.mark.full  # three predictions and three scorings
+def test_the_experiment_runs_its_three_predictions_and_resumes(tiny_lm, small_dataset, tmp_path, capsys):
+    out = tmp_path / "exp"
+    args = ["-q", "experiment", "--model", str(tiny_lm), "--dataset", str(small_dataset), "--config", f"{CONFIG}_c0",
+            "--out", str(out), "--max-steps", "2", "--limit", "8", "--max-new-tokens", "8", "--train-limit", "16"]
+    assert main(args) == 0
+    report = json.loads((out / "experiment.json").read_text())
+    assert list(report["runs"]) == ["base", "base_persona", "finetuned"]
+    for name, run in report["runs"].items():
+        assert run["rows"] == 8 and run["persona"] == (name != "base")
+        assert check(out / "predictions" / f"{name}.jsonl", small_dataset, f"{CONFIG}_c0", "test",
+                     subset=out / "predictions" / f"{name}.subset.txt")[0] == 8
+        results = json.loads((out / "results" / f"{name}.json").read_text())
+        assert run["scores"]["accuracy"] == results["results"]["accuracy"]
+    assert report["runs"]["finetuned"]["training"]["steps"] == 2
+    table = (out / "experiment.md").read_text()
+    assert "| accuracy |" in table and table.count("|---") == 4
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.jsonl")}
+    assert main(args) == 0  # every stage is there: nothing runs again
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    capsys.readouterr()
+    assert main(args[:-1] + ["32"]) == 2  # other settings in the same folder
+    assert "other settings" in capsys.readouterr().err
