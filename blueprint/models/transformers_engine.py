@@ -1,9 +1,11 @@
 """The transformers engine: any Hugging Face causal LM, run here with batched generation.
 
-A local folder, a Hub id, or a folder holding a peft LoRA adapter over its base.
-Generation is batched with left padding, batches of prompts of similar length
-(longest first), the shared system prompt's keys and values computed once, greedy by
-default.
+Anything :func:`blueprint.models.sources.resolve_lm` takes (the packaged SmolLM2, a
+``.gguf`` file, a local folder, a Hub id), or a folder holding a peft LoRA adapter over
+its base. Generation is batched, batches of prompts of similar length (longest first),
+greedy by default: the shared system prompt's keys and values are computed once, each
+row's own tokens are read alone (no padding) into a static cache laid out for the batch,
+and the batch decodes together.
 """
 
 from __future__ import annotations
