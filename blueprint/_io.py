@@ -64,6 +64,11 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def cache_root() -> Path:
+    """Where BluePrint caches what it can make again: ``$BLUEPRINT_CACHE``, else ``~/.cache/blueprint``."""
+    return Path(os.environ.get("BLUEPRINT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "blueprint"))
+
+
 def file_hash(path: str | os.PathLike[str], hasher) -> str:
     """The hex digest of a file's bytes with a hashlib-like object (``hashlib.sha256()``, ``xxhash.xxh3_128()``)."""
     with open(path, "rb") as fh:

@@ -368,3 +368,23 @@ def test_the_experiment_runs_its_three_predictions_and_resumes(tiny_lm, small_da
     capsys.readouterr()
     assert main(args[:-1] + ["32"]) == 2  # other settings in the same folder
     assert "other settings" in capsys.readouterr().err
+
+
+def test_bfloat16_autocast_only_where_the_processor_computes_in_it():
+    from pathlib import Path
+
+    from blueprint.errors import BadInputError
+    from blueprint.models.finetune import training_precision
+
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    native = bool(flags & {"amx_bf16", "avx512_bf16"})
+    on, why = training_precision("auto")
+    assert on is native and why.startswith("bfloat16 autocast" if native else "float32")
+    assert training_precision("float32") == (False, "float32 (asked for)")
+    assert training_precision("bfloat16")[0] is True
+    with pytest.raises(BadInputError):
+        training_precision("fp8")

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from blueprint._io import cache_root
+
 
 def default_cache_dir() -> Path:
     """Where embeddings are cached: ``$BLUEPRINT_CACHE/embeddings`` or ``~/.cache/blueprint/embeddings``."""
-    root = os.environ.get("BLUEPRINT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "blueprint")
-    return Path(root) / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def text_key(text: str) -> bytes:

@@ -70,15 +70,17 @@ def run_experiment(model: str, dataset_dir: str | os.PathLike[str], config: str,
     settings = {"model": str(model), "dataset": str(dataset_dir), "config": config, **asdict(cfg)}
     _claim(out, settings)
     runs: dict[str, dict] = {}
+    base = _engine(model, cfg)  # loads once, on its first prediction, for both runs of the base model
     for name in RUNS[:2]:
-        runs[name] = _predict_and_score(name, model, dataset_dir, config, out, cfg, persona=name == "base_persona",
+        runs[name] = _predict_and_score(name, base, dataset_dir, config, out, cfg, persona=name == "base_persona",
                                         progress=progress)
+    del base
     adapter = out / "adapter"
     if not (adapter / SUMMARY).is_file():
         finetune(model, dataset_dir, config, adapter, cfg.finetune, progress=progress)
     training = orjson.loads((adapter / SUMMARY).read_bytes())
-    runs["finetuned"] = _predict_and_score("finetuned", str(adapter), dataset_dir, config, out, cfg, persona=True,
-                                           progress=progress)
+    runs["finetuned"] = _predict_and_score("finetuned", _engine(str(adapter), cfg), dataset_dir, config, out, cfg,
+                                           persona=True, progress=progress)
     runs["finetuned"]["training"] = {k: training.get(k) for k in (
         "steps", "train_rows", "seconds_per_step", "train_seconds", "precision", "final_eval_loss", "train_loss")}
     report = {"settings": orjson.loads(orjson.dumps(settings)), "runs": runs}
@@ -98,18 +100,25 @@ def _claim(out: Path, settings: dict) -> None:
     write_json(path, wanted)
 
 
-def _predict_and_score(name: str, model: str, dataset_dir, config: str, out: Path, cfg: ExperimentConfig, *,
+def _engine(model: str, cfg: ExperimentConfig):
+    from blueprint.models.transformers_engine import TransformersEngine
+
+    return TransformersEngine(model, generation=GenerationConfig(max_new_tokens=cfg.max_new_tokens,
+                                                                 batch_size=cfg.batch_size, seed=cfg.seed))
+
+
+def _predict_and_score(name: str, engine, dataset_dir, config: str, out: Path, cfg: ExperimentConfig, *,
                        persona: bool, progress: bool) -> dict:
+    """Predict with ``engine`` (unless done), score (unless done), and return the run's row of the table."""
     from blueprint.leaderboard.score import score
     from blueprint.models.predict import predict, report_path_for
-    from blueprint.models.transformers_engine import TransformersEngine
     from blueprint.subset import subset_path_for
+
+    model = engine.model_name
 
     pred = out / "predictions" / f"{name}.jsonl"
     results_path = out / "results" / f"{name}.json"
     if not report_path_for(pred).is_file():
-        engine = TransformersEngine(model, generation=GenerationConfig(max_new_tokens=cfg.max_new_tokens,
-                                                                       batch_size=cfg.batch_size, seed=cfg.seed))
         t = time.perf_counter()
         predict(engine, dataset_dir, config, pred, persona=persona, resume=True, progress=progress, limit=cfg.limit,
                 seed=cfg.seed)
@@ -157,7 +166,7 @@ def table(report: dict) -> str:
     row("predicted actions", lambda r: ", ".join(f"{k} {v}" for k, v in r["predicted_actions"].items()))
     for key, label in METRICS:
         row(label, lambda r, key=key: _with_interval(r["scores"].get(key), r["intervals"].get(key)))
-    row("predict rows/s (load included)", lambda r: "-" if r["rows_per_second"] is None else
+    row("predict rows/s (a model's first run includes its load)", lambda r: "-" if r["rows_per_second"] is None else
         f"{r['rows_per_second']:.2f}")
     row("training s/step", lambda r: f"{r['training']['seconds_per_step']:.1f} ({r['training']['steps']} steps, "
         f"{r['training']['precision'].split(' (')[0]})" if "training" in r else "-")

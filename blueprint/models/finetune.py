@@ -204,7 +204,8 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     out = Path(out)
     tok, net, base = _load(model, cfg)
     train, evaluation = _prompts(dataset_dir, config, cfg)
-    args, total = _training_args(cfg, out, len(train), bool(len(evaluation)), progress)
+    bf16, precision = training_precision(cfg.precision)
+    args, total = _training_args(cfg, out, len(train), bool(len(evaluation)), progress, bf16)
     peft_config = None
     if cfg.lora:
         from peft import LoraConfig
@@ -227,7 +228,6 @@ def finetune(model: str, dataset_dir: str | os.PathLike[str], config: str, out: 
     last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
     if last:
         log.info("finetune: resuming from %s", last)
-    _, precision = training_precision(cfg.precision)
     log.info("finetune: %d train rows, %d validation rows, %d optimizer steps (%s, loss %s, %s, gradient "
              "checkpointing %s)", len(train), len(evaluation), total, "LoRA" if cfg.lora else "full", cfg.loss,
              precision, "on" if cfg.gradient_checkpointing else "off")
@@ -284,7 +284,7 @@ def _prompts(dataset_dir: str | os.PathLike[str], config: str, cfg: FinetuneConf
     return train, evaluation
 
 
-def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validation: bool, progress: bool
+def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validation: bool, progress: bool, bf16: bool
                    ) -> tuple[Any, int]:
     """TRL's ``SFTConfig`` for the run, and its number of optimizer steps."""
     import torch
@@ -294,7 +294,6 @@ def _training_args(cfg: FinetuneConfig, out: Path, train_rows: int, has_validati
     total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(100, total // 10)
     cuda = torch.cuda.is_available()
-    bf16, _ = training_precision(cfg.precision)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,

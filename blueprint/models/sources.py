@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from blueprint._io import atomic_dir
+from blueprint._io import atomic_dir, cache_root
 from blueprint.embedding.models import sha256_file
 from blueprint.errors import BadInputError
 
@@ -141,8 +141,7 @@ def resolve_record(record: dict) -> ModelSource:
 
 
 def models_cache_dir() -> Path:
-    root = os.environ.get("BLUEPRINT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "blueprint")
-    return Path(root) / "models"
+    return cache_root() / "models"
 
 
 def converted_folder(source: ModelSource) -> Path:

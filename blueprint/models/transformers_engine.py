@@ -157,7 +157,7 @@ class TransformersEngine:
             return 0, None
         out = net(torch.tensor([first[:n]], device=net.device), use_cache=True)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-        if not hasattr(cache, "batch_repeat_interleave"):
+        if not hasattr(cache, "layers"):  # a cache whose layers' keys and values cannot be copied per batch
             return 0, None
         return n, cache
 
